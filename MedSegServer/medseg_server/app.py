@@ -1,0 +1,103 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from . import __version__
+from .api import activelearning, datastore, infer, info, model, session, train
+from .context import AppContext, build_context
+from .datastore import DatastoreError
+from .imageio import ImageError
+from .models import ModelError
+from .sessions import SessionGone
+from .settings import Settings
+
+log = logging.getLogger("medseg")
+
+
+def _auto_train(ctx: AppContext, image_id: str) -> None:
+    """After every ``auto_train_every`` new final labels, retrain (skipped while one runs)."""
+    every = ctx.settings.auto_train_every
+    if every and ctx.final_labels_since_train >= every and not ctx.train_runner.running():
+        for name in ctx.trainers:
+            try:
+                train.start_training(ctx, name, {"trigger": f"auto after {image_id}"})
+            except Exception as exc:  # never fail the label submission because of training
+                log.warning("automatic training of %s not started: %s", name, exc)
+            break
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DatastoreError)
+    async def _datastore_error(_: Request, exc: DatastoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(ImageError)
+    async def _image_error(_: Request, exc: ImageError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(ModelError)
+    async def _model_error(_: Request, exc: ModelError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(SessionGone)
+    async def _session_gone(_: Request, exc: SessionGone) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the server for ``settings``: datastore opened, models registered, routes mounted."""
+    ctx = build_context(settings)
+    if settings.auto_train_every:
+        ctx.extras["on_final_label"] = _auto_train
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def purge() -> None:
+            while True:
+                await asyncio.sleep(60)
+                ctx.sessions.purge_expired()
+
+        task = asyncio.create_task(purge())
+        try:
+            yield
+        finally:
+            task.cancel()
+            ctx.close()
+
+    app = FastAPI(title=settings.name, description=settings.description, version=__version__, lifespan=lifespan)
+    app.state.ctx = ctx
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
+            # multipart framing adds a little; the exact limit is enforced while reading each part
+            if size > settings.max_upload_bytes + 1024 * 1024:
+                return JSONResponse(
+                    {"detail": f"request body larger than the {settings.max_upload_mb:g} MiB upload limit"},
+                    status_code=413,
+                )
+        return await call_next(request)
+
+    _install_error_handlers(app)
+    for router in (info.router, datastore.router, infer.router, session.router, train.router,
+                   activelearning.router, model.router):
+        app.include_router(router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, str]:
+        return {"name": settings.name, "version": __version__, "docs": "/docs", "info": "/info/"}
+
+    return app

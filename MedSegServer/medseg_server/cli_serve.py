@@ -1,0 +1,32 @@
+"""``medseg serve``: run the server with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+from .settings import Settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="start the MONAI Label compatible server")
+    p.add_argument("--studies", required=True, help="folder of images (the embedded datastore)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=float, default=1024.0)
+    p.add_argument("--auto-train-every", type=int, default=0, help="retrain after N new final labels (0: off)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    settings = Settings(
+        studies=args.studies, host=args.host, port=args.port,
+        max_upload_mb=args.max_upload_mb, auto_train_every=args.auto_train_every,
+    )
+    settings.studies.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,62 @@
+"""Everything a request handler needs, built once per app by :func:`build_context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .activelearning import FirstStrategy, RandomStrategy, Strategy
+from .datastore import LocalDatastore
+from .models import ModelRegistry, default_registry
+from .models.threshold import ThresholdLiverModel
+from .sessions import SessionStore
+from .settings import Settings
+from .training import BackgroundJob, TaskRunner
+from .training.scoring_jobs import DiceScoring
+from .training.threshold_trainer import ThresholdTrainer
+
+
+@dataclass
+class AppContext:
+    """The server's state: no module-level globals anywhere."""
+
+    settings: Settings
+    datastore: LocalDatastore
+    models: ModelRegistry
+    trainers: dict[str, BackgroundJob]
+    strategies: dict[str, Strategy]
+    scoring: dict[str, BackgroundJob]
+    sessions: SessionStore
+    train_runner: TaskRunner
+    scoring_runner: TaskRunner
+    extras: dict[str, Any] = field(default_factory=dict)
+    final_labels_since_train: int = 0
+
+    def close(self) -> None:
+        """Stop background work (server shutdown)."""
+        self.train_runner.shutdown()
+        self.scoring_runner.shutdown()
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Open the datastore and register the models, trainers, strategies and scoring methods."""
+    datastore = LocalDatastore(settings.studies, name=f"{settings.name} datastore")
+    state = settings.state_dir
+    models = default_registry(state / "models")
+    trainers: dict[str, BackgroundJob] = {}
+    threshold = models.get("threshold_liver")
+    if isinstance(threshold, ThresholdLiverModel):
+        trainers[threshold.name] = ThresholdTrainer(threshold)
+    strategies: dict[str, Strategy] = {s.name: s for s in (RandomStrategy(), FirstStrategy())}
+    scoring: dict[str, BackgroundJob] = {"dice": DiceScoring(str(datastore.root))}
+    return AppContext(
+        settings=settings,
+        datastore=datastore,
+        models=models,
+        trainers=trainers,
+        strategies=strategies,
+        scoring=scoring,
+        sessions=SessionStore(state / "sessions", settings.session_ttl_s),
+        train_runner=TaskRunner("train", state),
+        scoring_runner=TaskRunner("scoring", state),
+    )
