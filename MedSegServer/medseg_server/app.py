@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from . import __version__
-from .api import activelearning, datastore, infer, info, model, session, train
+from .api import api_routers, train
 from .context import AppContext, build_context
 from .datastore import DatastoreError
 from .imageio import ImageError
@@ -92,8 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
         return await call_next(request)
 
     _install_error_handlers(app)
-    for router in (info.router, datastore.router, infer.router, session.router, train.router,
-                   activelearning.router, model.router):
+    for router in api_routers():
         app.include_router(router)
 
     @app.get("/", include_in_schema=False)

@@ -9,8 +9,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-# Modules that add sub-commands: each has ``register(subparsers)`` and sets ``func`` on its parser.
-COMMAND_MODULES = ("medseg_server.cli_serve", "medseg_server.synth.cli")
+
+def command_modules() -> list[str]:
+    """Modules that add sub-commands: ``medseg_server/cli_*.py`` and ``medseg_server/<pkg>/cli.py``.
+
+    Each has ``register(subparsers)`` and sets ``func`` on the parser it adds, so a new tool is
+    one new file, with no central list to edit.
+    """
+    root = Path(__file__).parent
+    names = [f"medseg_server.{p.stem}" for p in sorted(root.glob("cli_*.py"))]
+    names += [f"medseg_server.{p.parent.name}.cli" for p in sorted(root.glob("*/cli.py"))]
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medseg", description="MedSeg segmentation server and tools")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(name).register(sub)
     return parser
 

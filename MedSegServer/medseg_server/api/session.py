@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from .. import imageio
 from ..context import AppContext
@@ -49,5 +48,5 @@ def get_session(
 
 
 @router.delete("/{session_id}", summary="Remove a session")
-def remove_session(session_id: str, ctx: AppContext = Depends(get_ctx)) -> Response | dict[str, Any]:
+def remove_session(session_id: str, ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
     return asdict(ctx.sessions.remove(session_id))

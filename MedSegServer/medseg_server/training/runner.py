@@ -92,7 +92,15 @@ class TaskRunner:
             proc = self._mp.Process(
                 target=_child_main, args=(job, str(workdir), request), name=f"medseg-{self.kind}", daemon=True
             )
-            proc.start()
+            try:
+                proc.start()
+            except Exception as exc:  # e.g. a job that cannot be sent to the child
+                record["status"] = "ERROR"
+                record["error"] = f"could not start: {exc}"
+                record["end_ts"] = record["start_ts"]
+                self._history.append(record)
+                self._save_history()
+                raise
             self._proc, self._current = proc, record
             self._history.append(record)
             self._save_history()
