@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"
+FILE_MODE = 0o644  # mkstemp creates 0600; stored images and labels are ordinary files
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -34,6 +35,7 @@ def atomic_write(path: Path, writer: Callable[[Path], None], suffix: str = "") -
     tmp = Path(tmp_name)
     try:
         writer(tmp)
+        os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
 from medseg_server import imageio
 from slicer_plugin_wire import as_json, encode_multipart, parse_form_answer, q, send
 from testdata import make_ct
