@@ -1,0 +1,40 @@
+"""How each kind of target is segmented: working resolution, extent, shape priors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    """Tuning of the engine for one structure."""
+
+    tubular: bool = False  # use vesselness (follow branches from one click)
+    min_spacing_mm: float = 1.0  # do not work finer than this
+    first_extent_mm: float = 60.0  # half-size of the region searched around a first click
+    margin_mm: float = 20.0  # region searched around the current object for later clicks
+    k_sigma: float = 2.5  # intensity interval half-width in noise standard deviations
+    min_halfwidth_hu: float = 25.0  # ... but never narrower than this
+    open_mm: float = 0.0  # morphological opening radius cutting thin bridges (blobs)
+    hole_mm: float = 0.0  # holes up to this equivalent diameter are filled
+    voxel_budget: int = 1_000_000  # largest region (level voxels) one interaction works on
+
+
+PROFILES: dict[str, TargetProfile] = {
+    "liver": TargetProfile(min_spacing_mm=2.5, first_extent_mm=130.0, margin_mm=25.0, k_sigma=3.0,
+                           min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0),
+    "tumour": TargetProfile(min_spacing_mm=1.0, first_extent_mm=45.0, margin_mm=12.0, min_halfwidth_hu=20.0,
+                            open_mm=2.0, hole_mm=8.0),
+    "ivc": TargetProfile(tubular=False, min_spacing_mm=1.4, first_extent_mm=110.0, margin_mm=20.0,
+                         min_halfwidth_hu=35.0, open_mm=2.0, hole_mm=8.0),
+    "portal_vein": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
+                                 k_sigma=3.0, min_halfwidth_hu=40.0),
+    "hepatic_veins": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
+                                   k_sigma=3.0, min_halfwidth_hu=40.0),
+}
+GENERIC = TargetProfile(min_spacing_mm=1.4, first_extent_mm=80.0, open_mm=2.0, hole_mm=8.0)
+
+
+def profile_for(name: str) -> TargetProfile:
+    """The profile of target ``name`` (a generic blob profile for unknown names)."""
+    return PROFILES.get(name, GENERIC)

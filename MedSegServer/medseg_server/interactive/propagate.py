@@ -1,0 +1,176 @@
+"""One segmentation step on a region of interest of one pyramid level.
+
+Image-driven, no training: voxels whose (smoothed) intensity falls in the ranges learned around
+the positive seeds, optionally gated by vesselness for tubular targets, with thin bridges cut
+by an opening, connected to a positive seed; negative seeds inside that region compete with the
+positive ones in a marker-controlled watershed of the gradient magnitude (each voxel goes to the
+seed it reaches with the lowest highest edge on the way), so a negative click removes the leak
+it sits in and the cut follows the strongest edge in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cc3d
+import numpy as np
+from scipy import ndimage
+from skimage.morphology import remove_small_holes
+from skimage.segmentation import watershed
+
+from .intensity import Interval, in_intervals
+from .profiles import TargetProfile
+
+
+@dataclass
+class RoiInputs:
+    """Everything a step needs, cropped to the region (level voxels, region coordinates)."""
+
+    smooth: np.ndarray
+    gradient: np.ndarray
+    spacing: np.ndarray
+    positive: np.ndarray  # (N, 3) zyx
+    negative: np.ndarray  # (M, 3) zyx
+    intervals: list[Interval]
+    forced_fg: np.ndarray | None = None  # foreground scribbles, mask slices: always in
+    forced_bg: np.ndarray | None = None  # background scribbles, other targets, outside the box: never in
+    base: np.ndarray | None = None  # a mask to refine (initial mask, sparse-slice fill)
+    base_limit: np.ndarray | None = None  # how far growth from ``base`` may go
+    vesselness: np.ndarray | None = None
+    prior: np.ndarray | None = None  # optional foreground probability from a learned model
+    raw: np.ndarray | None = None  # unsmoothed intensities (boundary snapping)
+
+
+def ellipsoid(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
+    """Boolean ellipsoid structuring element of ``radius_mm`` on an anisotropic grid."""
+    r = np.maximum(np.floor(radius_mm / spacing + 1e-6).astype(int), 0)
+    grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
+    return sum((g * s / max(radius_mm, 1e-6)) ** 2 for g, s in zip(grids, spacing, strict=True)) <= 1.0
+
+
+def stamp(shape: tuple[int, ...], points: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Mask of small cubes of ``radius`` voxels around (N, 3) points."""
+    out = np.zeros(shape, dtype=bool)
+    hi = np.array(shape)
+    for p in np.asarray(points, dtype=int).reshape(-1, 3):
+        lo_ = np.clip(p - radius, 0, hi)
+        up = np.clip(p + radius + 1, 0, hi)
+        out[lo_[0]:up[0], lo_[1]:up[1], lo_[2]:up[2]] = True
+    return out
+
+
+def candidate(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
+    """Voxels that could belong to the target on intensity (and vesselness) alone."""
+    cand = in_intervals(inp.smooth, inp.intervals, inp.spacing)
+    if inp.vesselness is not None and len(inp.positive):
+        at_seeds = inp.vesselness[tuple(inp.positive.T)]
+        level = 0.05 * float(np.max(at_seeds)) if at_seeds.size else 0.0
+        tube = inp.vesselness >= level
+        # keep the full lumen: the vesselness is low at the wall, so grow the tube mask by one voxel
+        cand &= ndimage.binary_dilation(tube, iterations=1)
+    if inp.prior is not None:
+        cand = (cand & (inp.prior >= 0.05)) | (inp.prior >= 0.5)
+    if inp.forced_bg is not None:
+        cand &= ~inp.forced_bg
+    if inp.forced_fg is not None:
+        cand |= inp.forced_fg
+    return cand
+
+
+def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
+    """The target's mask over the region."""
+    shape = inp.smooth.shape
+    cand = candidate(inp, profile)
+    seeds = stamp(shape, inp.positive, 1) & cand
+    base_seeds = inp.base & cand if inp.base is not None else np.zeros(shape, dtype=bool)
+    if inp.forced_fg is not None:  # painted voxels grow freely, unless they annotate a mask to refine
+        if inp.base is None:
+            seeds |= inp.forced_fg
+        else:
+            base_seeds |= inp.forced_fg
+    region = cand
+    if profile.open_mm > 0:
+        opened = ndimage.binary_opening(cand, structure=ellipsoid(profile.open_mm, inp.spacing))
+        region = opened | seeds | base_seeds
+    labels = cc3d.connected_components(region, connectivity=6)
+    region = _components_with(labels, seeds)
+    if inp.base is not None:
+        grown = _components_with(labels, base_seeds)
+        if inp.base_limit is not None:
+            grown &= inp.base_limit
+        region |= grown | inp.base
+        if inp.forced_bg is not None:
+            region &= ~inp.forced_bg
+    region = _compete(inp, region, profile)
+    region = snap_boundary(inp, region)
+    if profile.hole_mm > 0 and region.any():
+        max_size = int(np.prod(np.maximum(profile.hole_mm / inp.spacing, 1)))
+        region = remove_small_holes(region, max_size=max_size)
+        if inp.forced_bg is not None:
+            region &= ~inp.forced_bg
+    return region
+
+
+def snap_boundary(inp: RoiInputs, region: np.ndarray) -> np.ndarray:
+    """Move the boundary outwards onto the edge: smoothing and the intensity interval put it about
+    half a voxel inside, so a voxel just outside joins when its unsmoothed intensity is nearer the
+    object's than that of the voxels one step further out."""
+    if not region.any() or not inp.intervals:
+        return region
+    image = inp.raw if inp.raw is not None else inp.smooth
+    centre = inp.intervals[0].centre
+    once = ndimage.binary_dilation(region)
+    ring = once & ~region
+    if inp.forced_bg is not None:
+        ring &= ~inp.forced_bg
+    further = ndimage.binary_dilation(once) & ~once
+    if not ring.any() or not further.any():
+        return region
+    outside = float(np.median(image[further]))
+    values = image[ring]
+    grown = region.copy()
+    grown[ring] = np.abs(values - centre) < np.abs(values - outside)
+    return grown
+
+
+def _components_with(labels: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Union of the connected components of ``labels`` that hold a seed voxel."""
+    picked = np.unique(labels[seeds])
+    picked = picked[picked > 0]
+    return np.isin(labels, picked) if picked.size else np.zeros(labels.shape, dtype=bool)
+
+
+def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.ndarray:
+    """Split ``region`` between positive and negative seeds by a marker watershed of the gradient."""
+    if not len(inp.negative):
+        return region
+    neg_radius = max(1, int(round(3.0 / float(inp.spacing.min()))))
+    neg = stamp(region.shape, inp.negative, neg_radius)
+    if not (neg & region).any():
+        return region
+    pos = stamp(region.shape, inp.positive, 1)
+    if inp.forced_fg is not None:
+        pos |= inp.forced_fg
+    if inp.base is not None:
+        pos |= ndimage.binary_erosion(inp.base, iterations=2)
+    pos &= region & ~neg
+    markers = np.zeros(region.shape, dtype=np.int32)
+    markers[pos] = 1
+    markers[neg & region] = 2
+    if not (markers == 1).any():
+        return np.zeros_like(region)
+    sub = bbox_slices(region)
+    ws = watershed(inp.gradient[sub], markers[sub], mask=region[sub])
+    out = np.zeros_like(region)
+    out[sub] = ws == 1
+    return out
+
+
+def bbox_slices(mask: np.ndarray) -> tuple[slice, slice, slice]:
+    """Slices of the bounding box of ``mask`` (whole array when empty)."""
+    out = []
+    for axis in range(3):
+        other = tuple(a for a in range(3) if a != axis)
+        hit = np.flatnonzero(mask.any(axis=other))
+        out.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(None))
+    return tuple(out)

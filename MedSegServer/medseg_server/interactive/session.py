@@ -1,0 +1,445 @@
+"""An interactive segmentation session on one image: targets, interactions, undo and reset.
+
+Opening a session builds the image pyramid once; every interaction then recomputes only its
+target, on a region around that target at a resolution chosen for it, and writes only the
+voxels that changed. Several targets share one label map: a target only takes voxels that are
+free or already its own (unless the interaction says ``overwrite``), so finished neighbours are
+never eroded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..labels import LABELS
+from .boxes import Box
+from .intensity import Interval, exclude, interval, localise, seed_samples
+from .interactions import Interaction, InteractionError
+from .profiles import TargetProfile, profile_for
+from .propagate import RoiInputs, segment, stamp
+from .pyramid import Pyramid
+from .resample import block_fraction, to_native
+from .sparse import interpolate_slices
+
+# A learned model's hook: (level image crop, level spacing (z, y, x), target name) -> foreground
+# probability on the same crop, or None when it has nothing to say.
+PriorProvider = Callable[[np.ndarray, np.ndarray, str], "np.ndarray | None"]
+
+MAX_UNDO = 50
+MAX_EXPANSIONS = 3
+
+
+def _empty() -> np.ndarray:
+    return np.zeros((0, 3), dtype=int)
+
+
+@dataclass
+class TargetState:
+    """Everything the user told the engine about one target."""
+
+    name: str
+    value: int
+    profile: TargetProfile
+    positive: np.ndarray = field(default_factory=_empty)
+    negative: np.ndarray = field(default_factory=_empty)
+    scribble_fg: np.ndarray = field(default_factory=_empty)
+    scribble_bg: np.ndarray = field(default_factory=_empty)
+    box: Box | None = None
+    base: tuple[Box, np.ndarray] | None = None  # native mask to refine, cropped
+    annotated: tuple[Box, np.ndarray, np.ndarray] | None = None  # annotated slices: box, fg, bg (native)
+    overwrite: bool = False
+    level: int | None = None
+    level_box: Box | None = None  # bounding box of the last result on the level grid
+    level_crop: np.ndarray | None = None  # the last result inside ``level_box``
+    interactions: int = 0
+
+    def snapshot(self) -> TargetState:
+        """A copy that later interactions do not change (results are replaced, never edited in place)."""
+        return replace(self)
+
+    def add(self, inter: Interaction) -> None:
+        """Record an interaction (duplicated clicks, as sent by clients that resend all clicks, are skipped)."""
+        self.positive = _append_new(self.positive, inter.positive)
+        self.negative = _append_new(self.negative, inter.negative)
+        if len(inter.scribble_fg):
+            self.scribble_fg = np.concatenate([self.scribble_fg, inter.scribble_fg])
+        if len(inter.scribble_bg):
+            self.scribble_bg = np.concatenate([self.scribble_bg, inter.scribble_bg])
+        if inter.box is not None:
+            self.box = inter.box
+        self.overwrite = inter.overwrite
+        self.interactions += 1
+
+
+def _append_new(have: np.ndarray, new: np.ndarray) -> np.ndarray:
+    if not len(new):
+        return have
+    known = {tuple(p) for p in have.tolist()}
+    fresh = [p for p in new.tolist() if tuple(p) not in known]
+    return np.concatenate([have, np.asarray(fresh, dtype=int).reshape(-1, 3)]) if fresh else have
+
+
+@dataclass
+class Update:
+    """What an interaction changed."""
+
+    target: str
+    value: int
+    changed: Box | None  # native (z, y, x) box of changed voxels, None when nothing changed
+    voxels: int  # voxels of the target now
+    seconds: float
+    level: int | None = None
+    region: Box | None = None  # native region that was recomputed
+
+    def as_json(self) -> dict:
+        """JSON form; boxes in (x, y, z) index order."""
+        return {
+            "target": self.target, "value": self.value, "voxels": self.voxels, "seconds": round(self.seconds, 4),
+            "changed": None if self.changed is None else self.changed.as_xyz(), "level": self.level,
+        }
+
+
+@dataclass
+class _UndoRecord:
+    target: str
+    state: TargetState | None  # None: the target did not exist
+    box: Box | None
+    labels: np.ndarray | None
+
+
+class InteractiveSession:
+    """Open once per image; then ``interact``, ``undo``, ``reset``; read ``labels``."""
+
+    def __init__(self, image: sitk.Image, targets: dict[str, int] | None = None,
+                 prior_provider: PriorProvider | None = None) -> None:
+        t0 = time.perf_counter()
+        if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+            raise InteractionError("interactive sessions need a 3D scalar image")
+        self.reference = sitk.Image([1, 1, 1], sitk.sitkUInt8)
+        self.size = image.GetSize()
+        self.geometry = (image.GetOrigin(), image.GetSpacing(), image.GetDirection())
+        self.pyramid = Pyramid.build(image)
+        self.labels = np.zeros(self.pyramid.native_shape, dtype=np.uint8)
+        self.target_values = dict(targets or LABELS)
+        self.targets: dict[str, TargetState] = {}
+        self.prior_provider = prior_provider
+        self._undo: list[_UndoRecord] = []
+        self.lock = threading.Lock()
+        self.open_seconds = time.perf_counter() - t0
+
+    # ---- public API -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Native (z, y, x) size."""
+        return self.pyramid.native_shape
+
+    def target(self, name: str) -> TargetState:
+        """The state of target ``name`` (created on first use)."""
+        if name not in self.targets:
+            if name not in self.target_values:
+                raise InteractionError(f"unknown target {name!r}; known: {', '.join(self.target_values)}")
+            self.targets[name] = TargetState(name, int(self.target_values[name]), profile_for(name))
+        return self.targets[name]
+
+    def interact(self, name: str, inter: Interaction) -> Update:
+        """Apply one interaction to target ``name`` and answer what changed."""
+        t0 = time.perf_counter()
+        if inter.is_empty():
+            raise InteractionError("the interaction holds no click, scribble, box or mask")
+        existed = name in self.targets
+        state = self.target(name)
+        before = state.snapshot() if existed else None
+        state.add(inter)
+        if inter.mask is not None:
+            self._set_base(state, inter)
+        update = self._recompute(state, t0)
+        self._push(_UndoRecord(name, before, *self._last_change))
+        return update
+
+    def undo(self) -> Update | None:
+        """Revert the last interaction or reset (None when there is nothing to undo)."""
+        t0 = time.perf_counter()
+        if not self._undo:
+            return None
+        rec = self._undo.pop()
+        if rec.box is not None and rec.labels is not None:
+            self.labels[rec.box.slices] = rec.labels
+        if rec.state is None:
+            self.targets.pop(rec.target, None)
+        else:
+            self.targets[rec.target] = rec.state
+        value = int(self.target_values[rec.target])
+        return Update(rec.target, value, rec.box, self.count(rec.target), time.perf_counter() - t0)
+
+    def reset(self, name: str) -> Update:
+        """Clear target ``name`` (its voxels and interactions); undoable."""
+        t0 = time.perf_counter()
+        state = self.target(name)
+        before = state.snapshot()
+        box = self._target_box(state)
+        rec = _UndoRecord(name, before, None, None)
+        if box is not None:
+            crop = self.labels[box.slices]
+            rec.box, rec.labels = box, crop.copy()
+            crop[crop == state.value] = 0
+        self.targets[name] = TargetState(name, state.value, state.profile)
+        self._push(rec)
+        return Update(name, state.value, box, 0, time.perf_counter() - t0)
+
+    def mask(self, name: str) -> np.ndarray:
+        """Boolean native (z, y, x) mask of target ``name``."""
+        return self.labels == int(self.target_values[name])
+
+    def count(self, name: str) -> int:
+        """Voxels of target ``name``."""
+        state = self.targets.get(name)
+        box = self._target_box(state) if state else None
+        return 0 if box is None else int((self.labels[box.slices] == state.value).sum())
+
+    def label_image(self, box: Box | None = None) -> sitk.Image:
+        """The label map (or its crop to a native box) as a uint8 image with the right geometry."""
+        arr = self.labels if box is None else self.labels[box.slices]
+        out = sitk.GetImageFromArray(np.ascontiguousarray(arr))
+        origin, spacing, direction = self.geometry
+        out.SetSpacing(spacing)
+        out.SetDirection(direction)
+        start = (0, 0, 0) if box is None else box.start
+        ref = sitk.Image(list(self.size), sitk.sitkUInt8)
+        ref.SetOrigin(origin)
+        ref.SetSpacing(spacing)
+        ref.SetDirection(direction)
+        out.SetOrigin(ref.TransformIndexToPhysicalPoint([int(v) for v in start[::-1]]))
+        return out
+
+    def memory_bytes(self) -> int:
+        """Approximate memory held by the session."""
+        masks = sum(s.level_crop.nbytes for s in self.targets.values() if s.level_crop is not None)
+        undo = sum(r.labels.nbytes for r in self._undo if r.labels is not None)
+        return self.pyramid.nbytes() + self.labels.nbytes + masks + undo
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _push(self, rec: _UndoRecord) -> None:
+        self._undo.append(rec)
+        del self._undo[:-MAX_UNDO]
+
+    def _target_box(self, state: TargetState) -> Box | None:
+        if state.level_box is None or state.level is None:
+            return None
+        lev = self.pyramid.levels[state.level]
+        return state.level_box.grow(1).scaled(lev.factors).clip(self.shape)
+
+    def _set_base(self, state: TargetState, inter: Interaction) -> None:
+        spacing = self.pyramid.levels[0].spacing
+        if inter.slices:
+            filled = interpolate_slices(inter.mask, inter.slices, spacing)
+            if filled is None:
+                raise InteractionError("the annotated slices hold no foreground")
+            state.base = filled
+            ann = np.zeros(self.shape, dtype=bool)
+            for axis, index in inter.slices:
+                ann[(slice(None),) * axis + (index,)] = True
+            box = filled[0].grow(4).clip(self.shape)
+            state.annotated = (box, (inter.mask & ann)[box.slices], (~inter.mask & ann)[box.slices])
+        else:
+            box = Box.of_mask(inter.mask)
+            state.base = (box, inter.mask[box.slices].copy())
+            state.annotated = None
+
+    def _choose_level(self, state: TargetState) -> int:
+        if state.level is None:
+            extent = np.full(3, 2.0 * state.profile.first_extent_mm)
+            state.level = self.pyramid.level_for(state.profile.min_spacing_mm, extent, state.profile.voxel_budget)
+        return state.level
+
+    def _seed_points(self, state: TargetState, factors: np.ndarray) -> np.ndarray:
+        pts = [state.positive, state.scribble_fg]
+        if state.box is not None and not len(state.positive) and not len(state.scribble_fg) and state.base is None:
+            pts.append(np.array([[(a + b - 1) // 2 for a, b in zip(state.box.start, state.box.stop, strict=True)]]))
+        return np.concatenate(pts) if any(len(p) for p in pts) else _empty()
+
+    def _region(self, state: TargetState, lev_shape: tuple[int, int, int], factors: tuple[int, int, int],
+                spacing: np.ndarray, seeds_lvl: np.ndarray) -> Box:
+        prof = state.profile
+        if state.box is not None:
+            return state.box.coarsened(factors).grow(1).clip(lev_shape)
+        region = None
+        if state.level_box is not None:
+            region = state.level_box.grow(np.ceil(prof.margin_mm / spacing))
+        if state.base is not None:
+            region = state.base[0].coarsened(factors).grow(np.ceil(prof.margin_mm / spacing)).union(region)
+        if len(seeds_lvl):
+            extent = prof.first_extent_mm if region is None else prof.margin_mm
+            region = Box.around(seeds_lvl, np.ceil(extent / spacing)).union(region)
+        neg = np.concatenate([state.negative, state.scribble_bg])
+        if region is None and len(neg):
+            region = Box.around(neg // np.array(factors), np.ceil(prof.margin_mm / spacing))
+        return region.clip(lev_shape)
+
+    def _recompute(self, state: TargetState, t0: float) -> Update:
+        level = self._choose_level(state)
+        lev = self.pyramid.levels[level]
+        f = np.array(lev.factors)
+        seeds_native = self._seed_points(state, f)
+        seeds = lev.to_level(seeds_native) if len(seeds_native) else _empty()
+        negatives = lev.to_level(state.negative) if len(state.negative) else _empty()
+        region = self._region(state, lev.shape, lev.factors, lev.spacing, seeds)
+        result = self._segment_region(state, lev, region, seeds, negatives)
+        for _ in range(MAX_EXPANSIONS):
+            grown = self._expand_if_touching(result, region, lev.shape, state)
+            if grown is None:
+                break
+            region = grown
+            result = self._segment_region(state, lev, region, seeds, negatives)
+        return self._commit(state, lev, region, result, t0)
+
+    def _expand_if_touching(self, result: np.ndarray, region: Box, shape: tuple[int, int, int],
+                            state: TargetState) -> Box | None:
+        if state.box is not None or not result.any():
+            return None
+        grow = np.zeros((2, 3), dtype=int)
+        for axis in range(3):
+            lo_face = np.take(result, 0, axis=axis).any() and region.start[axis] > 0
+            hi_face = np.take(result, -1, axis=axis).any() and region.stop[axis] < shape[axis]
+            step = max(region.shape[axis] // 2, 4)
+            grow[0, axis] = step if lo_face else 0
+            grow[1, axis] = step if hi_face else 0
+        if not grow.any() or region.size > 8 * state.profile.voxel_budget:
+            return None
+        bigger = Box(tuple(int(a - g) for a, g in zip(region.start, grow[0], strict=True)),
+                     tuple(int(b + g) for b, g in zip(region.stop, grow[1], strict=True)))
+        return bigger.clip(shape)
+
+    def _intervals(self, state: TargetState, smooth: np.ndarray, seeds_roi: np.ndarray,
+                   noise: float, base_roi: np.ndarray | None, fg_roi: np.ndarray | None) -> list[Interval]:
+        prof = state.profile
+        out = [interval(s, noise, prof.k_sigma, prof.min_halfwidth_hu) for s in seed_samples(smooth, seeds_roi)]
+        out = localise(out, seeds_roi, prof.margin_mm)
+        for pool in (base_roi, fg_roi):
+            if pool is not None and pool.any():
+                values = smooth[pool]
+                if values.size > 20000:
+                    values = values[:: values.size // 20000]
+                out.append(interval(values, noise, prof.k_sigma, prof.min_halfwidth_hu))
+        return out
+
+    def _segment_region(self, state: TargetState, lev, region: Box, seeds: np.ndarray,
+                        negatives: np.ndarray) -> np.ndarray:
+        f = lev.factors
+        smooth = lev.field("smooth").get(region)
+        grad = lev.field("gradient").get(region)
+        vessel = lev.field("vesselness").get(region) if state.profile.tubular else None
+        origin = np.array(region.start)
+        seeds_roi = seeds[region.contains(seeds)] - origin if len(seeds) else _empty()
+        neg_roi = negatives[region.contains(negatives)] - origin if len(negatives) else _empty()
+        forced_bg = np.zeros(region.shape, dtype=bool)
+        forced_fg = np.zeros(region.shape, dtype=bool)
+        if not state.overwrite:
+            native_box = region.scaled(f).clip(self.shape)
+            crop = self.labels[native_box.slices]
+            others = (crop != 0) & (crop != state.value)
+            if others.any():
+                forced_bg |= block_fraction(others, f, region.shape) >= 0.5
+        if len(state.scribble_bg):
+            forced_bg |= stamp(region.shape, lev.to_level(state.scribble_bg) - origin, 0)
+        if len(state.scribble_fg):
+            pts = lev.to_level(state.scribble_fg)
+            forced_fg |= stamp(region.shape, pts[region.contains(pts)] - origin, 0)
+        if state.box is not None:
+            inside = np.zeros(region.shape, dtype=bool)
+            inside[region.relative(state.box.coarsened(f).intersect(region))] = True
+            forced_bg |= ~inside
+        base = limit = None
+        if state.base is not None:
+            base = self._native_to_region(state.base, region, f)
+            limit = _dilate_mm(base, 6.0, lev.spacing)
+        if state.annotated is not None:
+            forced_fg |= self._native_to_region(state.annotated[:2], region, f)
+            forced_bg |= self._native_to_region((state.annotated[0], state.annotated[2]), region, f)
+        forced_fg &= ~forced_bg
+        noise = 0.6 * lev.noise
+        intervals = self._intervals(state, smooth, seeds_roi, noise, base, forced_fg)
+        if not intervals:
+            return np.zeros(region.shape, dtype=bool)
+        background = [float(np.median(s)) for s in seed_samples(smooth, neg_roi)]
+        if len(state.scribble_bg):
+            pts = lev.to_level(state.scribble_bg)
+            pts = pts[region.contains(pts)] - origin
+            if len(pts):
+                background.append(float(np.median(smooth[tuple(pts.T)])))
+        intervals = exclude(intervals, background, noise)
+        prior = self.prior_provider(smooth, lev.spacing, state.name) if self.prior_provider else None
+        inp = RoiInputs(smooth=smooth, gradient=grad, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
+                        intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
+                        forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
+                        vesselness=vessel, prior=prior, raw=lev.image[region.slices])
+        return segment(inp, state.profile)
+
+    def _native_to_region(self, native: tuple[Box, np.ndarray], region: Box, f: tuple[int, int, int]) -> np.ndarray:
+        box, crop = native
+        full_native = region.scaled(f).clip(self.shape)
+        canvas = np.zeros(full_native.shape, dtype=bool)
+        common = box.intersect(full_native)
+        if not common.empty():
+            canvas[full_native.relative(common)] = crop[box.relative(common)]
+        return block_fraction(canvas, f, region.shape) >= 0.5
+
+    def _commit(self, state: TargetState, lev, region: Box, result: np.ndarray, t0: float) -> Update:
+        f = lev.factors
+        old_box = state.level_box
+        old_in_region = np.zeros(region.shape, dtype=bool)
+        if old_box is not None:
+            common = old_box.intersect(region)
+            if not common.empty():
+                old_in_region[region.relative(common)] = state.level_crop[old_box.relative(common)]
+        diff_box = Box.of_mask(old_in_region != result, region.start)
+        if old_box is not None and old_box.intersect(region) != old_box:
+            diff_box = old_box.union(diff_box)
+        new_box = Box.of_mask(result, region.start)
+        state.level_box = new_box
+        state.level_crop = None if new_box is None else result[region.relative(new_box)].copy()
+        self._last_change = (None, None)
+        if diff_box is None:
+            return Update(state.name, state.value, None, self.count(state.name), time.perf_counter() - t0,
+                          self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+        lvl_box = diff_box.grow(2).clip(lev.shape)
+        native_box = diff_box.grow(1).scaled(f).clip(self.shape)
+        # native voxels past the last whole block belong to the last level voxel
+        stop = list(native_box.stop)
+        for axis in range(3):
+            if diff_box.stop[axis] >= lev.shape[axis]:
+                stop[axis] = self.shape[axis]
+        native_box = Box(native_box.start, tuple(stop))
+        new_crop = np.zeros(lvl_box.shape, dtype=bool)
+        if new_box is not None:
+            common = new_box.intersect(lvl_box)
+            if not common.empty():
+                new_crop[lvl_box.relative(common)] = state.level_crop[new_box.relative(common)]
+        target_native = to_native(new_crop, lvl_box, f, native_box)
+        crop = self.labels[native_box.slices]
+        mine = crop == state.value
+        allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine
+        updated = crop.copy()
+        updated[mine & ~target_native] = 0
+        updated[target_native & allowed] = state.value
+        changed = Box.of_mask(updated != crop, native_box.start)
+        if changed is not None:
+            self._last_change = (changed, self.labels[changed.slices].copy())
+            self.labels[changed.slices] = updated[native_box.relative(changed)]
+        return Update(state.name, state.value, changed, self.count(state.name), time.perf_counter() - t0,
+                      self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+
+
+def _dilate_mm(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    from .propagate import ellipsoid
+
+    return ndimage.binary_dilation(mask, structure=ellipsoid(radius_mm, spacing))
+
+
