@@ -227,7 +227,9 @@ def make_phantom(
 
     count = int(r_tumour.integers(0, MAX_TUMOURS + 1)) if n_tumours is None else int(n_tumours)
     count = min(max(count, 0), MAX_TUMOURS)
-    tumours = place_tumours(r_tumour, grid, liver, domain.depth, count, fixed.keep_out(s), s)
+    hu_values = sample_hu(r_image)
+    liver_hu = hu_values[Tissue.LIVER]
+    tumours = place_tumours(r_tumour, grid, liver, domain.depth, count, liver_hu, fixed.keep_out(s), s)
     domain.obstacles = [(t.centre, t.bound + 1.5 * s) for t in tumours]
     trees, growth = _grow_trees(fixed, layout, domain, params, r_grow)
 
@@ -247,7 +249,6 @@ def make_phantom(
         paint_tubes(label, grid, trees.get(name, []), value)
         tissue[label == value] = VESSEL_TISSUE[name]
 
-    hu_values = sample_hu(r_image)
     lut = np.zeros(N_CODES, np.float32)
     for code, value in hu_values.items():
         lut[code] = value

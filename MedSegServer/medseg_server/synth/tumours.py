@@ -11,6 +11,8 @@ import numpy as np
 from .geometry import Grid, ellipsoid_box, rotation
 from .intensity import TUMOUR_HU
 
+MIN_CONTRAST = 25.0  # HU between a tumour and the liver parenchyma
+
 
 @dataclass
 class Tumour:
@@ -29,8 +31,11 @@ class Tumour:
         return float(self.semi.max()) * (1 + sum(abs(b[1]) for b in self.bumps))
 
 
-def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float) -> Tumour:
-    """A tumour of mean radius ``radius`` at ``centre`` with random shape and enhancement."""
+def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float, liver_hu: float) -> Tumour:
+    """A tumour of mean radius ``radius`` at ``centre`` with random shape and enhancement.
+
+    Its HU is drawn from :data:`TUMOUR_HU` but kept at least ``MIN_CONTRAST`` HU from the liver.
+    """
     semi = radius * rng.uniform(0.8, 1.2, size=3)
     bumps = []
     for _ in range(3):
@@ -44,7 +49,12 @@ def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float) -
             )
         )
     kind = "hypo" if rng.uniform() < 0.65 else "hyper"
-    hu = round(float(rng.uniform(*TUMOUR_HU[kind])), 1)
+    low, high = TUMOUR_HU[kind]
+    if kind == "hypo":
+        high = max(low, min(high, liver_hu - MIN_CONTRAST))
+    else:
+        low = min(high, max(low, liver_hu + MIN_CONTRAST))
+    hu = round(float(rng.uniform(low, high)), 1)
     return Tumour(centre, semi, rotation(*rng.uniform(-np.pi, np.pi, size=3)), kind, hu, bumps)
 
 
@@ -77,6 +87,7 @@ def place_tumours(
     liver: np.ndarray,
     depth: Callable[[np.ndarray], float],
     count: int,
+    liver_hu: float,
     keep_out: tuple[np.ndarray, np.ndarray],
     scale: float,
 ) -> list[Tumour]:
@@ -99,7 +110,7 @@ def place_tumours(
                 grid.to_physical(np.array([xx[n], yy[n], zz[n]], float))
                 + rng.uniform(-0.5, 0.5, 3) * grid.spacing
             )
-            t = sample_tumour(rng, c, radius)
+            t = sample_tumour(rng, c, radius, liver_hu)
             b = t.bound
             if depth(c) < 0.8 * radius:
                 continue
