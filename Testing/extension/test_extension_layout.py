@@ -291,6 +291,10 @@ def test_parameter_node_fields():
         "inputVolume": "vtkMRMLScalarVolumeNode",
         "segmentation": "vtkMRMLSegmentationNode",
         "model": "str",
+        "positivePoints": "vtkMRMLMarkupsFiducialNode",
+        "negativePoints": "vtkMRMLMarkupsFiducialNode",
+        "box": "vtkMRMLMarkupsROINode",
+        "segment": "str",
     }
 
 

@@ -284,6 +284,46 @@ class MedSegClient:
         """``DELETE /session/{id}``."""
         return self._json("DELETE", f"/session/{quote(session_id, safe='')}")
 
+    # ------------------------------------------------------------- uncertainty
+    def download_uncertainty(self, image_id: str, folder: str | Path, method: str = "mc_dropout") -> Path:
+        """``GET /uncertainty/{image}?method=``: the voxel-wise uncertainty volume (NIfTI) saved in ``folder``."""
+        response = self._request(
+            "GET", f"/uncertainty/{quote(image_id, safe='')}", params={"method": method}, timeout=max(self.timeout, 300)
+        )
+        return _save_download(response, Path(folder), f"{image_id}.{method}.nii.gz")
+
+    # ---------------------------------------------------------- reconstruction
+    def recon(
+        self, image_id: str, label: str | Path | None = None, tag: str = "final",
+        params: dict | None = None, timeout: float | None = None,
+    ) -> bytes:
+        """``POST /recon/{image}``: the reconstruction bundle (zip of meshes + report JSON) as bytes.
+
+        Reconstructs the uploaded ``label`` file when given, else the image's stored ``tag`` label.
+        """
+        files = None
+        handle = None
+        try:
+            if label is not None:
+                handle = open(label, "rb")  # noqa: SIM115 - closed below
+                files = {"label": (Path(label).name, handle, "application/octet-stream")}
+            response = self._request(
+                "POST", f"/recon/{quote(image_id, safe='')}", params={"tag": tag}, files=files,
+                data={"params": json.dumps(params or {})}, timeout=timeout or max(self.timeout, 600),
+            )  # recon options are strict: no client_id
+        finally:
+            if handle is not None:
+                handle.close()
+        ctype = response.headers.get("content-type", "")
+        if "multipart" in ctype:
+            files_out = [p for p in parse_multipart(ctype, response.content) if p.filename]
+            if not files_out:
+                raise ServerError(response.status_code, "the /recon answer holds no file")
+            return files_out[0].data
+        if "json" in ctype:
+            raise ServerError(response.status_code, f"expected a zip from /recon, got JSON {response.text[:200]!r}")
+        return response.content
+
     # ------------------------------------------------------------------ models
     def download_model(self, model: str, folder: str | Path) -> Path:
         """``GET /model/{model}``: the model's weights file."""
