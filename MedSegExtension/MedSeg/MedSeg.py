@@ -171,6 +171,7 @@ class MedSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.applyBoxButton.connect("clicked(bool)", self.onApplyBoxButton)
         self.ui.paintScribblesButton.connect("clicked(bool)", self.onPaintScribblesButton)
         self.ui.sendScribblesButton.connect("clicked(bool)", self.onSendScribblesButton)
+        self.ui.fillSlicesButton.connect("clicked(bool)", self.onFillSlicesButton)
         # Cohort and training
         self.ui.refreshCohortButton.connect("clicked(bool)", self.onRefreshCohortButton)
         self.ui.uncertaintyButton.connect("clicked(bool)", self.onUncertaintyButton)
@@ -256,7 +257,9 @@ class MedSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                        self.ui.boxPlaceWidget, self.ui.applyBoxButton, self.ui.paintScribblesButton,
                        self.ui.uncertaintyButton):
             widget.enabled = connected and hasVolume
-        self.ui.sendScribblesButton.enabled = connected and hasVolume and bool(self.logic.scribblesModel())
+        hasEngine = connected and hasVolume and bool(self.logic.engineModel())
+        self.ui.sendScribblesButton.enabled = hasEngine
+        self.ui.fillSlicesButton.enabled = hasEngine
         for widget in (self.ui.nextSampleButton, self.ui.trainButton, self.ui.refreshCohortButton):
             widget.enabled = connected
         self.ui.undoButton.enabled = bool(self.logic and self.logic.canUndo)
@@ -400,6 +403,10 @@ class MedSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._runJob(_("Auto"), lambda job: self.logic.controller.fetch_auto(captured, model), apply)
 
     def onPointPlaced(self, caller=None, event=None) -> None:
+        p = self._parameterNode
+        if p and caller is not None:
+            shift = bool(qt.QApplication.keyboardModifiers() & qt.Qt.ShiftModifier)
+            self.logic.routePlacedPoint(caller, p.positivePoints, p.negativePoints, shift)
         if not self.logic.isConnected or self.logic.runner.busy:
             return  # the point stays and goes with the next interaction
         self._sendInteraction(withBox=False)
@@ -430,22 +437,25 @@ class MedSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.logic.openScribbleEditor(volume, segmentation)
 
     def onSendScribblesButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Could not send the scribbles."), waitCursor=True):
+        self._sendToEngine(_("Scribbles"), self.logic.controller.capture_scribbles)
+
+    def onFillSlicesButton(self) -> None:
+        self._sendToEngine(_("Fill between slices"), self.logic.controller.capture_slices)
+
+    def _sendToEngine(self, title: str, capture) -> None:
+        """Scribbles or sparse slices of the selected segment -> the server's engine -> the segment."""
+        with slicer.util.tryWithErrorDisplay(_("MedSeg: {title} failed.").format(title=title), waitCursor=True):
             volume, segmentation = self._inputs()
-            model = self.logic.scribblesModel()
-            segment = self._parameterNode.segment or "liver"
-            label, names = self.logic.controller.capture_scribbles(segmentation, volume, model)
+            segment = self._parameterNode.segment or self.logic.controller.state.segment or "liver"
+            request = capture(segmentation, volume, segment)
             captured = self.logic.controller.capture_volume(volume)
 
             def apply(answer):
-                self.logic.controller.apply_interaction(answer, volume, segmentation, segment)
+                count = self.logic.controller.apply_engine(answer, volume, segmentation, request)
+                self.ui.interactStatusLabel.text = _("{segment}: {n} voxels").format(segment=segment, n=count)
                 self._refreshSegments(segmentation)
 
-            self._runJob(
-                _("Scribbles"),
-                lambda job: self.logic.controller.fetch_scribbles(captured, label, names, segment, model),
-                apply,
-            )
+            self._runJob(title, lambda job: self.logic.controller.fetch_engine(captured, request), apply)
 
     def onUndoButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Nothing to undo.")):
@@ -731,8 +741,9 @@ class MedSegLogic(ScriptedLoadableModuleLogic):
         state = self.controller.state
         return state.server.model_version(state.model) if state.server and state.model else ""
 
-    def scribblesModel(self) -> str:
-        return self._controller.scribbles_model() if self.isConnected else ""
+    def engineModel(self) -> str:
+        """The server's interactive engine (scribbles, sparse slices); "" when it has none."""
+        return self._controller.engine_model() if self.isConnected else ""
 
     def refreshAfterTraining(self) -> list:
         """Worker: re-read ``/info/`` (new model version) and the training history."""
@@ -807,6 +818,18 @@ class MedSegLogic(ScriptedLoadableModuleLogic):
     @property
     def hasPlan(self) -> bool:
         return self._controller is not None and self._controller.plan is not None
+
+    @staticmethod
+    def routePlacedPoint(pointList, positiveNode, negativeNode, shift: bool) -> bool:
+        """A point placed in the include list with Shift held moves to the exclude list; True if it moved."""
+        from MedSegLib.interactions import click_is_negative
+        from MedSegLib.mrml.markups import move_last_point
+
+        if pointList is not positiveNode or negativeNode is None:
+            return False
+        if not click_is_negative("include", shift):
+            return False
+        return move_last_point(positiveNode, negativeNode)
 
     def openScribbleEditor(self, volumeNode, segmentationNode) -> None:
         """Add the two scribble segments and open the Segment Editor's Paint effect on them."""

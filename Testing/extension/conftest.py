@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -29,3 +33,25 @@ def oblique_image(shape_zyx=(9, 11, 13), spacing=(0.7, 1.3, 2.9), origin=(12.5, 
     rotation = sitk.VersorTransform((0.3, -0.5, 0.8), 0.6).GetMatrix()  # axis, angle (rad)
     image.SetDirection(rotation)
     return image
+
+
+def _root_conftest():
+    """``Testing/conftest.py`` (its ``LiveServer``), which ``import conftest`` cannot reach from here."""
+    name = "medseg_testing_root_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory):
+    """One real server for all the tests of a module (an empty studies folder; volumes get uploaded)."""
+    from medseg_server.settings import Settings
+
+    root = _root_conftest()
+    studies = tmp_path_factory.mktemp("module-studies")
+    with root.LiveServer(Settings(studies=studies, port=root.free_port())) as live:
+        yield live

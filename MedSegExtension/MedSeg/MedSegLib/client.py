@@ -231,6 +231,20 @@ class MedSegClient:
             raise ServerError(response.status_code, "the /infer answer holds no label file")
         return InferResult(result_params, files_out[0].data, files_out[0].filename or "label.nii.gz")
 
+    # ------------------------------------------------------ interactive engine
+    def open_interactive_session(self, image_id: str, ttl: float = 0) -> dict[str, Any]:
+        """``POST /interactive/sessions?image=``: an engine session on a datastore image (``session_id``, ``ttl``)."""
+        return self._json("POST", "/interactive/sessions", params={"image": image_id, "ttl": ttl},
+                          timeout=max(self.timeout, 120))
+
+    def reset_interactive_target(self, session_id: str, target: str) -> dict[str, Any]:
+        """``POST /interactive/sessions/{sid}/reset``: clear one target of the session (undoable there)."""
+        return self._json("POST", f"/interactive/sessions/{quote(session_id, safe='')}/reset", json={"label": target})
+
+    def close_interactive_session(self, session_id: str) -> dict[str, Any]:
+        """``DELETE /interactive/sessions/{sid}``."""
+        return self._json("DELETE", f"/interactive/sessions/{quote(session_id, safe='')}")
+
     # --------------------------------------------------------- active learning
     def next_sample(self, strategy: str = "random", params: dict | None = None) -> dict[str, Any] | None:
         """``POST /activelearning/{strategy}``: the next image to label, or ``None`` when all are done."""

@@ -80,6 +80,16 @@ class ServerDescription:
         """Models that take clicks (deepedit, deepgrow, interactive, scribbles)."""
         return self.model_names(INTERACTIVE_TYPES)
 
+    def engine_model(self) -> str:
+        """MedSeg's interactive engine (scribbles, sparse slices, sessions): "" when the server lacks it.
+
+        Recognised by its config (``session_ttl_s``, the session lease), else by the name ``interactive``.
+        """
+        for name in self.interactive_models():
+            if "session_ttl_s" in ((self.models[name] or {}).get("config") or {}):
+                return name
+        return "interactive" if "interactive" in self.interactive_models() else ""
+
     def reconstruction_models(self) -> list[str]:
         return self.model_names(("reconstruction",))
 
@@ -180,6 +190,20 @@ class UndoStack(Generic[T]):
 
 
 @dataclass
+class EngineSession:
+    """An interactive-engine session on one server image, and what the server holds per segment.
+
+    ``synced`` maps a segment ID to the fingerprint of the mask the server last answered for it; a
+    segment whose local mask no longer matches (edited in Slicer, undone, or never sent) is sent again
+    as the mask to refine before the next scribbles.
+    """
+
+    session_id: str
+    image_id: str
+    synced: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class WorkflowState:
     """Everything the module remembers between button clicks."""
 
@@ -191,6 +215,7 @@ class WorkflowState:
     segment: str = ""
     undo: UndoStack = field(default_factory=UndoStack)
     last_submitted: dict[str, Any] | None = None
+    engine: EngineSession | None = None
 
     @property
     def connected(self) -> bool:
@@ -215,6 +240,7 @@ class WorkflowState:
         """A new case: the session and undo history belong to the old one."""
         self.sample = sample
         self.session_id = ""
+        self.engine = None
         self.undo.clear()
         self.last_submitted = None
 

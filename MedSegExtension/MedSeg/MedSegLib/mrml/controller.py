@@ -25,12 +25,19 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..client import MedSegClient
-from ..errors import ClientError, NotFound
-from ..geometry import Grid, check_same_grid
-from ..interactions import Interaction, interaction_params, scribble_label_names, scribble_params
+from ..errors import ClientError, MedSegError, NotFound
+from ..geometry import Grid, check_same_grid, image_from_array
+from ..interactions import (
+    Interaction,
+    annotated_slices,
+    interaction_params,
+    mask_fingerprint,
+    scribble_payload,
+)
 from ..recon import ReconBundle, read_bundle
 from ..workflow import (
     CohortProgress,
+    EngineSession,
     Sample,
     ServerDescription,
     TrainProgress,
@@ -72,6 +79,17 @@ class LabelAnswer:
 
 
 @dataclass
+class EngineInput:
+    """An engine request captured on the main thread: scribbles or sparse slices for one segment."""
+
+    kind: str  # "Scribbles" or "Slices" (also the undo label)
+    segment: str
+    current: np.ndarray  # the segment now, [k, j, i] on the volume grid
+    body: dict[str, Any]  # the engine's ``scribbles`` or ``slices`` parameter
+    upload: bool = False  # send ``current`` as the label file (the annotated slices)
+
+
+@dataclass
 class PlanResult:
     """What "3D plan" put in the scene."""
 
@@ -107,6 +125,7 @@ class MedSegController:
         return server
 
     def disconnect(self) -> None:
+        self.close_engine()
         if self.client is not None:
             self.client.close()
         self.client = None
@@ -222,7 +241,8 @@ class MedSegController:
         label_names = result.params.get("label_names") or server.model_labels(model)
         return LabelAnswer(image_id, self._read_label(result, volume.grid), {**result.params, "label_names": label_names})
 
-    def apply_interaction(self, answer: LabelAnswer, volume_node, segmentation_node, segment: str = "") -> int:
+    def apply_interaction(self, answer: LabelAnswer, volume_node, segmentation_node, segment: str = "",
+                          what: str = "Clicks") -> int:
         """Main thread: update the selected segment in place (undoable); returns its voxel count."""
         segment = segment or self.state.segment
         self.remember_image_id(volume_node, answer.image_id)
@@ -230,7 +250,7 @@ class MedSegController:
         value = names.get(segment) if isinstance(names, dict) else None
         if value is None and isinstance(names, dict) and len(names) == 1:
             value = next(iter(names.values()))
-        self.state.undo.push("Clicks", segments.snapshot(segmentation_node))
+        self.state.undo.push(what, segments.snapshot(segmentation_node))
         segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
         return segments.update_segment_from_label(segmentation_node, segment, answer.label, volume_node, value)
 
@@ -241,33 +261,117 @@ class MedSegController:
         answer = self.fetch_interaction(self.capture_volume(volume_node), interaction)
         return self.apply_interaction(answer, volume_node, segmentation_node, segment)
 
-    # ----------------------------------------------------------- scribbles
-    def scribbles_model(self) -> str:
-        """The server's scribbles model ("" when it has none)."""
-        server = self.state.server
-        models = server.model_names(("scribbles",)) if server else []
-        return models[0] if models else ""
+    # ---------------------------------------- engine: scribbles and sparse slices
+    def engine_model(self) -> str:
+        """The server's interactive engine (scribbles, sparse slices); "" when it has none."""
+        return self.state.server.engine_model() if self.state.server else ""
 
-    def capture_scribbles(self, segmentation_node, volume_node, model: str) -> tuple[sitk.Image, dict[str, int]]:
-        """Main thread: all segments plus the scribbles as one label image, and its value table."""
-        names = scribble_label_names(self.state.server.model_labels(model) if self.state.server else {})
-        return segments.label_image(segmentation_node, volume_node, names), names
+    def capture_scribbles(self, segmentation_node, volume_node, segment: str = "") -> EngineInput:
+        """Main thread: the painted scribble segments (as voxel lists) and the segment as it is now."""
+        segment = _segment_or_fail(segment or self.state.segment)
+        fg = segments.segment_mask_or_empty(segmentation_node, "foreground_scribbles", volume_node)
+        bg = segments.segment_mask_or_empty(segmentation_node, "background_scribbles", volume_node)
+        current = segments.segment_mask_or_empty(segmentation_node, segment, volume_node)
+        return EngineInput("Scribbles", segment, current, {"scribbles": scribble_payload(fg, bg)})
 
-    def fetch_scribbles(self, volume: CapturedVolume, label: sitk.Image, names: dict[str, int], segment: str, model: str) -> LabelAnswer:
-        """Worker: send the scribbles label file to the scribbles model for ``segment``."""
-        server = self.state.server
-        if not server or not model:
-            raise RuntimeError("the server offers no scribbles model")
+    def capture_slices(self, segmentation_node, volume_node, segment: str = "") -> EngineInput:
+        """Main thread: the segment painted on a few slices, and which slices (the rest is to fill in)."""
+        segment = _segment_or_fail(segment or self.state.segment)
+        current = segments.segment_mask_or_empty(segmentation_node, segment, volume_node)
+        return EngineInput("Slices", segment, current, {"slices": annotated_slices(current)}, upload=True)
+
+    def fetch_engine(self, volume: CapturedVolume, request: EngineInput) -> LabelAnswer:
+        """Worker: send scribbles or sparse slices for one segment through an engine session.
+
+        The session is opened on first use (and again when its lease ran out). When the server does
+        not hold the segment as it is in Slicer now (edited locally, undone, or from Auto), the
+        target is reset there and the current mask goes with the request as the mask to refine.
+        """
+        model = self.engine_model()
+        if not model:
+            raise RuntimeError("the server has no interactive engine (needed for scribbles and sparse slices)")
         image_id = self.ensure_on_server(volume)
-        path = self._tmp(".nii.gz")
-        volumes.write_image(label, path)
+        for attempt in (0, 1):
+            engine = self._engine_session(image_id)
+            try:
+                return self._engine_request(volume, engine, request, model)
+            except ClientError as exc:
+                if attempt or exc.status not in (404, 410) or "session" not in exc.detail.lower():
+                    raise
+                self.state.engine = None  # lease expired or evicted: open a new session once
+        raise AssertionError("unreachable")
+
+    def _engine_session(self, image_id: str) -> EngineSession:
+        engine = self.state.engine
+        if engine is None or engine.image_id != image_id:
+            if engine is not None:
+                self.close_engine()
+            answer = self._client().open_interactive_session(image_id)
+            engine = EngineSession(str(answer["session_id"]), image_id)
+            self.state.engine = engine
+        return engine
+
+    def close_engine(self) -> None:
+        """Close the engine session on the server (best effort) and forget it."""
+        engine, self.state.engine = self.state.engine, None
+        if engine is not None and self.client is not None:
+            try:
+                self._client().close_interactive_session(engine.session_id)
+            except MedSegError:
+                pass
+
+    def _engine_request(self, volume: CapturedVolume, engine: EngineSession, request: EngineInput, model: str) -> LabelAnswer:
+        client = self._client()
+        params: dict[str, Any] = {
+            **request.body, "label": request.segment, "session_id": engine.session_id,
+            "result_extension": ".nii.gz", "result_dtype": "uint8",
+        }
+        stale = engine.synced.get(request.segment) != mask_fingerprint(request.current)
+        upload = request.upload
+        if stale or request.upload:
+            client.reset_interactive_target(engine.session_id, request.segment)
+            engine.synced.pop(request.segment, None)
+            if not request.upload and request.current.any():
+                params["mask"] = "label"  # the segment as it is now, refined with the scribbles
+                upload = True
+        path = None
+        if upload:
+            path = self._tmp(".nii.gz")
+            volumes.write_image(image_from_array(request.current.astype(np.uint8), volume.grid.ijk_to_ras), path)
         try:
-            params = {**server.model_config(model), **scribble_params(segment, names), "result_extension": ".nii.gz"}
-            result = self._client().infer(model, image_id=image_id, params=params, label=path)
+            result = client.infer(model, image_id=engine.image_id, params=params, label=path)
         finally:
-            path.unlink(missing_ok=True)
-        label_names = result.params.get("label_names") or server.model_labels(model)
-        return LabelAnswer(image_id, self._read_label(result, volume.grid), {**result.params, "label_names": label_names})
+            if path is not None:
+                path.unlink(missing_ok=True)
+        server = self.state.server
+        label_names = result.params.get("label_names") or (server.model_labels(model) if server else {})
+        label = self._read_label(result, volume.grid)
+        value = label_names.get(request.segment) if isinstance(label_names, dict) else None
+        mask = sitk.GetArrayViewFromImage(label) == value if value is not None else sitk.GetArrayViewFromImage(label) > 0
+        extra = {"label_names": label_names, "engine_session": engine.session_id, "engine_fingerprint": mask_fingerprint(mask)}
+        return LabelAnswer(engine.image_id, label, {**result.params, **extra})
+
+    def apply_engine(self, answer: LabelAnswer, volume_node, segmentation_node, request: EngineInput) -> int:
+        """Main thread: update the segment in place (undoable), empty the scribble segments; voxel count."""
+        count = self.apply_interaction(answer, volume_node, segmentation_node, request.segment, request.kind)
+        engine = self.state.engine
+        if engine is not None and engine.session_id == answer.params.get("engine_session"):
+            engine.synced[request.segment] = str(answer.params["engine_fingerprint"])
+        if request.kind == "Scribbles":
+            segments.clear_segments(segmentation_node, segments.SCRIBBLE_SEGMENTS, volume_node)
+        return count
+
+    def scribbles(self, volume_node, segmentation_node, segment: str = "") -> int:
+        """Send the painted scribbles for ``segment`` and update it (synchronous: scripts and tests)."""
+        request = self.capture_scribbles(segmentation_node, volume_node, segment)
+        answer = self.fetch_engine(self.capture_volume(volume_node), request)
+        return self.apply_engine(answer, volume_node, segmentation_node, request)
+
+    def fill_slices(self, volume_node, segmentation_node, segment: str = "") -> int:
+        """Fill ``segment`` in 3D from the few slices it is painted on (synchronous)."""
+        request = self.capture_slices(segmentation_node, volume_node, segment)
+        answer = self.fetch_engine(self.capture_volume(volume_node), request)
+        return self.apply_engine(answer, volume_node, segmentation_node, request)
 
     # ---------------------------------------------------------------- undo
     def undo(self, segmentation_node) -> str:
@@ -454,6 +558,12 @@ class MedSegController:
         ]
         csv.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return [*paths, csv]
+
+
+def _segment_or_fail(segment: str) -> str:
+    if not segment:
+        raise ValueError("select the segment to edit first")
+    return segment
 
 
 def _label_suffix(filename: str) -> str:

@@ -62,3 +62,24 @@ def clear_points(*markups_nodes) -> None:
     for node in markups_nodes:
         if node is not None:
             node.RemoveAllControlPoints()
+
+
+def move_last_point(source_node, target_node) -> bool:
+    """Move the last placed control point of ``source_node`` to ``target_node`` (same world position).
+
+    Used for Shift-click in the include list, which makes an exclude point. Returns False when the
+    source has no placed point.
+    """
+    for index in range(source_node.GetNumberOfControlPoints() - 1, -1, -1):
+        if hasattr(source_node, "GetNthControlPointPositionStatus") and (
+            source_node.GetNthControlPointPositionStatus(index) != source_node.PositionDefined
+        ):
+            continue
+        position = [0.0, 0.0, 0.0]
+        source_node.GetNthControlPointPositionWorld(index, position)
+        was = source_node.StartModify()
+        source_node.RemoveNthControlPoint(index)
+        source_node.EndModify(was)
+        target_node.AddControlPointWorld(position)
+        return True
+    return False

@@ -123,6 +123,26 @@ def segment_mask(segmentation_node, segment_id: str, volume_node) -> np.ndarray:
     return _export(segmentation_node, ids, volume_node) > 0
 
 
+def segment_mask_or_empty(segmentation_node, segment_id: str, volume_node) -> np.ndarray:
+    """:func:`segment_mask`, or an empty mask when the segmentation has no such segment (or no voxel)."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if segment is None:
+        return np.zeros(tuple(reversed(volume_grid(volume_node).dims)), bool)
+    mask = segment_mask(segmentation_node, segment_id, volume_node)
+    if mask.shape != tuple(reversed(volume_grid(volume_node).dims)):  # nothing painted yet
+        return np.zeros(tuple(reversed(volume_grid(volume_node).dims)), bool)
+    return mask
+
+
+def clear_segments(segmentation_node, segment_ids, volume_node) -> None:
+    """Empty the given segments (those that exist), keeping them with their names and colours."""
+    grid = volume_grid(volume_node)
+    empty = np.zeros(tuple(reversed(grid.dims)), bool)
+    for segment_id in segment_ids:
+        if segmentation_node.GetSegmentation().GetSegment(segment_id) is not None:
+            set_segment_mask(segmentation_node, segment_id, empty, grid)
+
+
 def _export(segmentation_node, ids, volume_node) -> np.ndarray:
     scene = segmentation_node.GetScene()
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "MedSegExport")
