@@ -38,8 +38,10 @@ def test_tube_radius_and_length(radius, spacing):
     b = tree.branches[0]
     inner = b.radius_mm[len(b.radius_mm) // 5: -len(b.radius_mm) // 5]
     assert abs(np.median(inner) - radius) <= 0.1 * radius
-    # from cap tip to cap tip: 50 mm between the centres plus up to a radius at each end
-    assert 50 - 2 <= b.length_mm <= 50 + 2 * radius + 2
+    # the end caps are trimmed: the centreline runs between the two cap centres (50 mm apart)
+    assert 50 - 4 <= b.length_mm <= 50 + 3
+    ends = g.mm_to_zyx(b.points_mm[[0, -1]])[:, 2] * spacing[0]
+    assert sorted(np.abs(ends - 8).tolist() + np.abs(ends - 58).tolist())[:2] < [2.5, 2.5]
     # points are physical: x follows the axis, y/z stay on it (away from the rounded caps)
     core = b.points_mm[len(b.points_mm) // 5: -len(b.points_mm) // 5]
     assert np.ptp(core[:, 1]) < 1.5 and np.ptp(core[:, 2]) < 1.5

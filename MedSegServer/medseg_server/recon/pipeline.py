@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import SimpleITK as sitk
-from scipy import ndimage
 
 from .. import imageio
 from ..labels import BY_NAME, LABELS
 from ..vessels.centerline import extract_centerlines
 from ..vessels.graph import VesselTree
 from ..vessels.grid import Grid, VesselError
+from ..vessels.roots import hilum_score, ostium_score
 from ..vessels.separate import HEPATIC, PORTAL, auto_seeds, separate_trees
 from . import measures
 from .surfaces import SurfaceParams, enclosed_volume_ml, open_edges, structure_surface
@@ -96,10 +96,9 @@ def _root_scores(masks: dict[str, np.ndarray], grid: Grid) -> dict[str, np.ndarr
     scores: dict[str, np.ndarray | None] = {"portal_vein": None, "hepatic_veins": None, "ivc": None}
     liver = masks.get("liver")
     if liver is not None and "portal_vein" in masks:
-        scores["portal_vein"] = ndimage.distance_transform_edt(~liver, sampling=grid.spacing_zyx)
+        scores["portal_vein"] = hilum_score(masks["portal_vein"], liver, grid)
     if "ivc" in masks and "hepatic_veins" in masks:
-        d = ndimage.distance_transform_edt(~masks["ivc"], sampling=grid.spacing_zyx)
-        scores["hepatic_veins"] = np.where(d <= 3.0, -d, -np.inf)
+        scores["hepatic_veins"] = ostium_score(masks["hepatic_veins"], masks["ivc"], grid)
     return scores
 
 

@@ -42,6 +42,9 @@ class CenterlineParams:
     invalidation_const: float = 1.0
     prune_ratio: float = 1.0  # an end branch must reach prune_ratio * parent radius + prune_const past it
     prune_const: float = 1.5
+    merge_ratio: float = 1.0  # bifurcations within merge_ratio * radius of the previous one join it
+    trim_ratio: float = 1.0  # end points closer to the tip than trim_ratio * wall distance - trim_const go
+    trim_const: float = 0.5
     min_voxels: int = 4  # components smaller than this are ignored
     smooth: int = 1
 
@@ -99,9 +102,11 @@ def _trace_component(mask: np.ndarray, dbf: np.ndarray, spacing_zyx, root_score:
     d = dbf[tuple(coords.T)]
     weight = 1.0 / np.maximum(d, 1e-3) ** 2
     _, coords, length_m, cost_m = voxel_graph(mask, spacing_zyx, weight)
-    if root_score is not None and np.isfinite(root_score[tuple(coords.T)]).any():
-        root = int(np.nanargmax(np.where(np.isfinite(s := root_score[tuple(coords.T)]), s, -np.inf)))
-    else:  # one end of the component: the voxel farthest from its thickest point
+    s = root_score[tuple(coords.T)] if root_score is not None else np.full(len(coords), -np.inf)
+    s = np.where(np.isfinite(s), s, -np.inf)
+    if np.isfinite(s.max()) and s.min() < s.max():
+        root = int(np.argmax(s))
+    else:  # no score, or the same everywhere (a component inside the liver):  # one end of the component: the voxel farthest from its thickest point
         far = dijkstra(length_m, directed=False, indices=int(np.argmax(d)))
         root = int(np.argmax(np.where(np.isfinite(far), far, -1)))
     daf = dijkstra(length_m, directed=False, indices=root)
@@ -166,6 +171,110 @@ def prune_spurs(parent: np.ndarray, mm: np.ndarray, radius: np.ndarray, ratio: f
     return keep
 
 
+def _children(parent: np.ndarray) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = defaultdict(list)
+    for i in np.flatnonzero(parent >= 0):
+        children[int(parent[i])].append(int(i))
+    return children
+
+
+def merge_close_junctions(parent: np.ndarray, mm: np.ndarray, radius: np.ndarray, ratio: float
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Join a bifurcation to the previous one when the segment between them stays inside the
+    previous one's lumen (within ``ratio`` x its radius): two splits closer than a radius are one
+    junction at this resolution (a trifurcation), not a branch. Returns (new parent, keep mask)."""
+    parent = parent.copy()
+    keep = np.ones(len(parent), bool)
+    children = _children(parent)
+    for j2 in [i for i in range(len(parent)) if len(children[i]) >= 2]:
+        if not keep[j2]:
+            continue
+        chain = [j2]
+        node = int(parent[j2])
+        while node >= 0 and len(children[node]) == 1:
+            chain.append(node)
+            node = int(parent[node])
+        j1 = node
+        if j1 < 0 or len(children[j1]) < 2:
+            continue  # the segment starts at the root: it is the trunk
+        if np.linalg.norm(mm[chain] - mm[j1], axis=1).max() > ratio * radius[j1]:
+            continue
+        keep[chain] = False
+        children[j1].remove(chain[-1])
+        for c in children[j2]:
+            parent[c] = j1
+            children[j1].append(c)
+        children[j2] = []
+    return parent, keep
+
+
+def trim_ends(parent: np.ndarray, mm: np.ndarray, radius: np.ndarray, ratio: float, const_mm: float = 0.0
+              ) -> np.ndarray:
+    """Keep mask without the end-cap part of each free end (the leaves and a root with one child).
+
+    A traced path ends on the vessel wall (the farthest voxel), a radius beyond the end of the
+    axis, or on the rim of a flat end (a vessel cut by the IVC or the image border). Walking in
+    from the tip, nodes closer to the tip than ``ratio`` x the vessel's end radius (the largest
+    wall distance of the nodes whose doubled ball reaches the tip), less ``const_mm`` (the tip
+    voxel and the wall distance are both about half a voxel off the surface), lie in that end
+    cap and are dropped (never a bifurcation, never the whole branch)."""
+    keep = np.ones(len(parent), bool)
+    children = _children(parent)
+
+    def walk(chain: list[int]) -> None:
+        tip = mm[chain[0]]
+        dist = np.linalg.norm(mm[chain] - tip, axis=1)
+        r = radius[chain]
+        end_radius = float(r[dist <= 2 * r].max(initial=r[0]))  # the vessel's radius at its end
+        for node, d in zip(chain[:-1], dist[:-1], strict=True):  # the last node (bifurcation) stays
+            if d >= ratio * end_radius - const_mm:
+                break
+            keep[node] = False
+
+    for leaf in (i for i in range(len(parent)) if not children[i] and parent[i] >= 0):
+        chain = [leaf]
+        node = int(parent[leaf])
+        while node >= 0 and len(children[node]) == 1 and parent[node] >= 0:
+            chain.append(node)
+            node = int(parent[node])
+        chain.append(node)
+        walk(chain)
+    for root in (i for i in range(len(parent)) if parent[i] < 0 and len(children[i]) == 1):
+        chain = [root]
+        node = children[root][0]
+        while len(children[node]) == 1:
+            chain.append(node)
+            node = children[node][0]
+        chain.append(node)
+        walk(chain)
+    return keep
+
+
+def _compact(parent: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Parent pointers of the kept nodes, renumbered; a node whose parent went becomes a root
+    (only trimmed root ends do that)."""
+    remap = np.full(len(parent), -1, np.int64)
+    remap[keep] = np.arange(int(keep.sum()))
+    kept_parent = parent[keep]
+    return np.where(kept_parent >= 0, remap[np.maximum(kept_parent, 0)], -1)
+
+
+def clean_tree(parent: np.ndarray, mm: np.ndarray, radius: np.ndarray, params: CenterlineParams,
+               step_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Prune spurs, join junctions closer than a radius, trim end caps; returns (kept indices, parent)."""
+    idx = np.arange(len(parent))
+    for stage in ("prune", "merge", "trim"):
+        if stage == "prune":
+            keep = prune_spurs(parent, mm, radius, params.prune_ratio, params.prune_const * step_mm)
+        elif stage == "merge":
+            parent, keep = merge_close_junctions(parent, mm, radius, params.merge_ratio)
+        else:
+            keep = trim_ends(parent, mm, radius, params.trim_ratio, params.trim_const * step_mm)
+        parent = _compact(parent, keep)
+        idx, mm, radius = idx[keep], mm[keep], radius[keep]
+    return idx, parent
+
+
 def extract_centerlines(mask: np.ndarray, grid: Grid, name: str = "vessel", root_score: np.ndarray | None = None,
                         params: CenterlineParams | None = None, prune: bool = True) -> VesselTree:
     """Centreline tree of a binary vessel mask (z, y, x array on ``grid``).
@@ -206,11 +315,8 @@ def extract_centerlines(mask: np.ndarray, grid: Grid, name: str = "vessel", root
     zyx = zyx + offset
     mm = grid.zyx_to_mm(zyx)
     if prune:
-        keep = prune_spurs(parent, mm, radius, params.prune_ratio, params.prune_const * max(grid.spacing))
-        remap = np.full(len(parent), -1, np.int64)
-        remap[keep] = np.arange(int(keep.sum()))
-        parent = np.where(parent[keep] >= 0, remap[np.maximum(parent[keep], 0)], -1)
-        zyx, mm, radius = zyx[keep], mm[keep], radius[keep]
+        idx, parent = clean_tree(parent, mm, radius, params, max(grid.spacing))
+        zyx, mm, radius = zyx[idx], mm[idx], radius[idx]
     tree = tree_from_parents(name, parent, zyx, mm, radius, smooth=params.smooth)
     cross_section_radii(tree, mask, grid)
     return tree

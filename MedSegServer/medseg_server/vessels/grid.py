@@ -75,11 +75,13 @@ class Grid:
 
 def bbox(mask: np.ndarray, pad: int = 1) -> tuple[slice, ...]:
     """Bounding box of the True voxels of ``mask`` grown by ``pad`` (clipped to the array)."""
-    nz = np.nonzero(mask)
-    if not len(nz[0]):
-        raise VesselError("empty mask")
-    return tuple(slice(max(0, int(a.min()) - pad), min(n, int(a.max()) + pad + 1))
-                 for a, n in zip(nz, mask.shape, strict=True))
+    out = []
+    for axis, n in enumerate(mask.shape):
+        hit = np.flatnonzero(np.any(mask, axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if not len(hit):
+            raise VesselError("empty mask")
+        out.append(slice(max(0, int(hit[0]) - pad), min(n, int(hit[-1]) + pad + 1)))
+    return tuple(out)
 
 
 def ball(radius_mm: float, spacing_zyx: tuple[float, float, float]) -> np.ndarray:
