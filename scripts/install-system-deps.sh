@@ -11,6 +11,8 @@ PACKAGES=(
   # offscreen rendering (VTK)
   libgl1
   libegl1
+  libegl-mesa0      # the EGL vendor library VTK's headless (EGL) render window loads (recon PNG)
+  libgl1-mesa-dri   # Mesa's software rasteriser behind it
   libxrender1
 )
 
