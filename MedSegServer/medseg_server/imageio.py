@@ -121,57 +121,70 @@ def read_image_bytes(data: bytes, filename: str) -> sitk.Image:
         os.unlink(tmp)
 
 
-def _gunzip_prefix_and_length(data: bytes, prefix: int, cap: int) -> tuple[bytes, int]:
-    """First ``prefix`` decompressed bytes and the total decompressed length (streamed, capped)."""
+def _gunzip(data: bytes, cap: int) -> bytes:
+    """Decompress gzip data, refusing more than ``cap`` bytes of output (a bomb) or a cut stream."""
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    head = b""
-    total = 0
-    view = memoryview(data)
-    for start in range(0, len(data), 1 << 20):
-        chunk = inflater.decompress(view[start : start + (1 << 20)])
-        while chunk:
-            if len(head) < prefix:
-                head += chunk[: prefix - len(head)]
-            total += len(chunk)
-            if total > cap:
-                raise ImageError("compressed upload expands beyond the size limit")
-            chunk = inflater.decompress(inflater.unconsumed_tail) if inflater.unconsumed_tail else b""
-        if inflater.eof:
-            break
+    out = bytearray()
+    try:
+        out += inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise ImageError(f"corrupt gzip data: {exc}") from None
+    if len(out) > cap or inflater.unconsumed_tail:
+        raise ImageError("compressed upload expands beyond the size limit")
     if not inflater.eof:
         raise ImageError("truncated gzip data: the file is incomplete")
-    return head, total
+    return bytes(out)
+
+
+def _nifti_header(head: bytes):
+    import nibabel as nib
+
+    sizeof = int(np.frombuffer(head[:4], "<i4")[0]) if len(head) >= 4 else 0
+    swapped = int(np.frombuffer(head[:4], ">i4")[0]) if len(head) >= 4 else 0
+    klass = nib.Nifti2Header if 540 in (sizeof, swapped) else nib.Nifti1Header
+    return klass.from_fileobj(io.BytesIO(head))
 
 
 def check_nifti_complete(data: bytes) -> None:
-    """Refuse a NIfTI whose voxel data is shorter than its header declares.
+    """Check a NIfTI's header and voxel data before ITK reads it.
 
-    ITK's NIfTI reader pads a truncated file with zeros; a label read that way would silently
-    lose voxels, so the length is checked here first (and a gzip bomb is stopped by the cap).
+    ITK's NIfTI reader pads a truncated file with zeros, reads a negative dimension as 1 and turns
+    NaN/Inf voxels into 0; a label or CT read that way would silently change, so those are refused
+    here. The declared size is checked from the header before anything is decompressed in full.
     """
-    import nibabel as nib
-
-    cap = MAX_VOXELS * 8 + (1 << 20)
     if data[:2] == b"\x1f\x8b":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            head, total = _gunzip_prefix_and_length(data, 544, cap)
+            head = inflater.decompress(data[:65536], 544)
         except zlib.error as exc:
             raise ImageError(f"corrupt gzip data: {exc}") from None
     else:
-        head, total = data[:544], len(data)
+        head = data[:544]
+    if len(head) < 348:
+        raise ImageError("truncated NIfTI: the file ends inside its header")
     try:
-        sizeof = int(np.frombuffer(head[:4], "<i4")[0]) if len(head) >= 4 else 0
-        swapped = int(np.frombuffer(head[:4], ">i4")[0]) if len(head) >= 4 else 0
-        klass = nib.Nifti2Header if 540 in (sizeof, swapped) else nib.Nifti1Header
-        header = klass.from_fileobj(io.BytesIO(head))
+        header = _nifti_header(head)
+        raw_dims = [int(d) for d in header["dim"][1 : int(header["dim"][0]) + 1]]
         shape = header.get_data_shape()
-        need = int(header.get_data_offset()) + int(np.prod(shape, dtype=np.int64)) * header.get_data_dtype().itemsize
+        dtype = header.get_data_dtype()
+        offset = int(header.get_data_offset())
+    except ImageError:
+        raise
     except Exception as exc:
         raise ImageError(f"not a valid NIfTI header: {exc}") from None
+    if any(d < 1 for d in raw_dims):
+        raise ImageError(f"NIfTI header declares a non-positive dimension {raw_dims}")
+    voxels = int(np.prod(shape, dtype=np.int64))
     if int(np.prod(shape[:3], dtype=np.int64)) > MAX_VOXELS:
         raise ImageError(f"volume of size {tuple(shape)} is larger than the {MAX_VOXELS} voxel limit")
-    if total < need:
-        raise ImageError(f"truncated NIfTI: {total} bytes of data, the header declares {need}")
+    need = offset + voxels * dtype.itemsize
+    raw = _gunzip(data, need + (1 << 20)) if data[:2] == b"\x1f\x8b" else data
+    if len(raw) < need:
+        raise ImageError(f"truncated NIfTI: {len(raw)} bytes of data, the header declares {need}")
+    if dtype.kind == "f":
+        values = np.frombuffer(raw, dtype=dtype, count=voxels, offset=offset)
+        if not np.isfinite(values).all():
+            raise ImageError("image contains NaN or infinite values")
 
 
 def check_finite(image: sitk.Image) -> None:

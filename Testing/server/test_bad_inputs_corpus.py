@@ -35,14 +35,7 @@ BAD_IDS = [
 BAD_TAGS = ["../final", "final/../../x", "fïnal", "final\x00", ".", "a" * 200, "tag with space", "..", "final/", "\\x"]
 # Bad inputs the server accepts today, each with the reason; the test fails when one of them starts
 # being refused (remove it from here then) or when anything else is accepted.
-KNOWN_GAPS = {
-    "label:values-nan-nii": "ITK's NIfTI reader turns NaN voxels into 0, so check_finite never sees them",
-    "label:values-inf-nii": "ITK's NIfTI reader turns Inf voxels into 0",
-    "label:values--inf-nii": "ITK's NIfTI reader turns -Inf voxels into 0",
-    "image:nan-ct-nii": "ITK's NIfTI reader turns NaN voxels into 0 (the CT is stored with zeros there)",
-    "session:nan-ct-nii": "ITK's NIfTI reader turns NaN voxels into 0",
-    "image:header-negative-dim": "a NIfTI dimension of -40 is read by ITK as 1 and passes the size check",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 @dataclass
