@@ -59,3 +59,20 @@ def tree(seed: int = 0) -> tuple[sitk.Image, np.ndarray, np.ndarray]:
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / max(float(a.sum() + b.sum()), 1.0)
+
+
+def tube_touching_ball(dark: bool = False, seed: int = 0) -> tuple[sitk.Image, np.ndarray, np.ndarray]:
+    """A straight tube (radius 2 voxels) along x inside a 60 HU organ, ending in a thick ball (radius 9)
+    of the same intensity: like a hepatic vein running into the IVC. Bright (180 HU) or, with
+    ``dark``, non-contrast (35 HU in the 60 HU organ). Returns the image, the tube and the ball."""
+    z, y, x = np.indices(SHAPE)
+    organ = ((z - 20) / 18) ** 2 + ((y - 32) / 30) ** 2 + ((x - 32) / 30) ** 2 <= 1
+    ball = _ball((20, 32, 48), 9)
+    tube = ((z - 20) ** 2 + (y - 32) ** 2 <= 2.2**2) & (x >= 8) & ~ball
+    hu = np.full(SHAPE, -100.0)
+    hu[organ] = 60.0
+    hu[tube | ball] = 35.0 if dark else 180.0
+    hu += np.random.default_rng(seed).normal(0, 4 if dark else 8, SHAPE)
+    img = sitk.GetImageFromArray(hu.astype(np.int16))
+    img.SetSpacing(SPACING)
+    return img, tube, ball

@@ -13,19 +13,26 @@ import pytest
 import SimpleITK as sitk
 from interactive_volumes import two_blobs
 
+from conftest import LiveServer, free_port
 
-@pytest.fixture
-def blob_studies(tmp_path: Path) -> Path:
-    folder = tmp_path / "studies"
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real uvicorn server for the whole module (each test opens its own sessions)."""
+    from medseg_server.settings import Settings
+
+    folder = tmp_path_factory.mktemp("interactive") / "studies"
     folder.mkdir()
     img, *_ = two_blobs()
     sitk.WriteImage(img, str(folder / "blobs.nii.gz"), True)
-    return folder
+    with LiveServer(Settings(studies=folder, port=free_port())) as live:
+        yield live
 
 
-@pytest.fixture
-def server(server_factory, blob_studies):
-    return server_factory(blob_studies)
+@pytest.fixture(scope="module")
+def shared_session(server) -> str:
+    """A session the bad-input cases share: a refused interaction must leave it usable."""
+    return _open(server.url)["session_id"]
 
 
 def _open(url: str, **params) -> dict:
@@ -106,12 +113,13 @@ def test_concurrent_sessions_do_not_mix(server):
     {"label": "spleen", "foreground": [[1, 1, 1]]},
     {"foreground": [[1, 1, 1]]},
 ])
-def test_bad_interactions_answer_4xx(server, params):
-    sid = _open(server.url)["session_id"]
+def test_bad_interactions_answer_4xx(server, shared_session, params):
+    sid = shared_session
     body = json.dumps(params).replace('"NaN"', "NaN")
     r = httpx.post(f"{server.url}/interactive/sessions/{sid}/interact", data={"params": body}, timeout=60)
     assert 400 <= r.status_code < 500, r.text
     assert "detail" in r.json()
+    assert httpx.get(f"{server.url}/interactive/sessions/{sid}", timeout=10).json()["undo_depth"] == 0  # nothing recorded
 
 
 def test_infer_endpoint_as_the_slicer_plugin_calls_it(server):

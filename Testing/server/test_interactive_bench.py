@@ -30,10 +30,11 @@ def test_click_protocol_picks_the_centre_of_the_largest_error():
 
 def test_engine_and_growcut_run_on_the_same_clicks():
     img, a, b, bridge = two_blobs()
-    eng = bench.run_engine(img, a, "tumour", clicks=3, box=False)
-    assert len(eng["dice"]) == 3 and eng["dice"][-1] > 0.85
-    gc = bench.run_growcut(img, a, eng["events"], clicks=3)
-    assert len(gc["dice"]) == 3 and 0.0 <= gc["dice"][-1] <= 1.0
+    img, a = img[2:40, 14:50, 6:34], a[6:34, 14:50, 2:40]  # blob A and the start of the bridge: GrowCut stays quick
+    eng = bench.run_engine(img, a, "tumour", clicks=2, box=False)
+    assert len(eng["dice"]) == 2 and eng["dice"][-1] > 0.85
+    gc = bench.run_growcut(img, a, eng["events"], clicks=2)
+    assert len(gc["dice"]) == 2 and 0.0 <= gc["dice"][-1] <= 1.0
     assert gc["mask"].shape == a.shape and gc["mask"].any()  # real vtkImageGrowCutSegment output
     summary = bench.summarise(eng, 3)
     assert {"noc80", "noc90", "latency_p50_s", "open_s"} <= set(summary)

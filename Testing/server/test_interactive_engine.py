@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from interactive_volumes import dice, tree, two_blobs
+from interactive_volumes import dice, tree, tube_touching_ball, two_blobs
 
 from medseg_server.bench.clicks import next_click
 from medseg_server.interactive import Interaction, InteractionError, InteractiveSession, parse
@@ -115,6 +115,17 @@ def test_one_click_on_a_vessel_follows_its_branches():
     assert dice(mask, tube) > 0.8
     assert mask[20, 14, 50] or mask[20, 15, 49]  # reached the end of one branch
     assert mask[20, 50, 50] or mask[20, 49, 49]  # and of the other
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_vessel_click_does_not_leak_into_a_thick_neighbour(dark):
+    img, tube, ball = tube_touching_ball(dark=dark)
+    s = InteractiveSession(img)
+    s.interact("hepatic_veins", pos(20, 32, 14))  # on the tube, far from the ball
+    mask = s.mask("hepatic_veins")
+    assert mask[tube].mean() > 0.7  # followed the tube, bright (contrast) or dark (non-contrast) alike
+    assert mask[ball].mean() < 0.1  # but the thick ball it runs into is cut off
+    assert dice(mask, tube) > 0.7
 
 
 def test_click_protocol_converges_on_the_leaky_pair(blobs):

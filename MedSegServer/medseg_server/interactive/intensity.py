@@ -69,12 +69,13 @@ def exclude(intervals: list[Interval], background: list[float], noise: float) ->
 
 
 def localise(intervals: list[Interval], seeds: np.ndarray, radius_mm: float) -> list[Interval]:
-    """Keep the first seed's interval global; a later seed whose intensity lies outside every global
+    """Keep the first seed's interval global; a later seed whose range is not inside a global
     interval only adds its range near itself (a click on an unusual part of the object must not
     open the whole image to that intensity)."""
     out: list[Interval] = []
     for iv, seed in zip(intervals, seeds, strict=False):
-        if out and not any(g.low <= iv.centre <= g.high for g in out if g.near is None):
+        inside = any(g.low <= iv.low and iv.high <= g.high for g in out if g.near is None)
+        if out and not inside:
             iv = Interval(iv.centre, iv.low, iv.high, tuple(int(v) for v in seed), radius_mm)
         out.append(iv)
     return out + intervals[len(out):]

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 class TargetProfile:
     """Tuning of the engine for one structure."""
 
-    tubular: bool = False  # use vesselness (follow branches from one click)
+    tubular: bool = False  # a vessel: contrast range + thickness leak guard (see tubular.py)
+    use_vesselness: bool = False  # also gate the candidate by Hessian vesselness (slow on a first click)
+    max_radius_mm: float = 10.0  # tubular: thicker than this is not this vessel (leak guard)
+    max_volume_ml: float = 150.0  # tubular: a connected result larger than this is a leak
+    contest_mm: float = 40.0  # a negative click only takes back voxels of the last result this close to it
     min_spacing_mm: float = 1.0  # do not work finer than this
     first_extent_mm: float = 60.0  # half-size of the region searched around a first click
     margin_mm: float = 20.0  # region searched around the current object for later clicks
@@ -28,9 +32,9 @@ PROFILES: dict[str, TargetProfile] = {
     "ivc": TargetProfile(tubular=False, min_spacing_mm=1.4, first_extent_mm=110.0, margin_mm=20.0,
                          min_halfwidth_hu=35.0, open_mm=2.0, hole_mm=8.0),
     "portal_vein": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
-                                 k_sigma=3.0, min_halfwidth_hu=40.0),
+                                 k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=10.0),
     "hepatic_veins": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
-                                   k_sigma=3.0, min_halfwidth_hu=40.0),
+                                   k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=9.0),
 }
 GENERIC = TargetProfile(min_spacing_mm=1.4, first_extent_mm=80.0, open_mm=2.0, hole_mm=8.0)
 

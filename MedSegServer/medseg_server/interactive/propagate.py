@@ -10,7 +10,7 @@ it sits in and the cut follows the strongest edge in between.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cc3d
 import numpy as np
@@ -20,6 +20,7 @@ from skimage.segmentation import watershed
 
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
+from .tubular import tubular_region
 
 
 @dataclass
@@ -39,6 +40,7 @@ class RoiInputs:
     vesselness: np.ndarray | None = None
     prior: np.ndarray | None = None  # optional foreground probability from a learned model
     raw: np.ndarray | None = None  # unsmoothed intensities (boundary snapping)
+    previous: np.ndarray | None = None  # the target's last result over the region
 
 
 def ellipsoid(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
@@ -88,12 +90,19 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
             seeds |= inp.forced_fg
         else:
             base_seeds |= inp.forced_fg
-    region = cand
-    if profile.open_mm > 0:
-        opened = ndimage.binary_opening(cand, structure=ellipsoid(profile.open_mm, inp.spacing))
-        region = opened | seeds | base_seeds
-    labels = cc3d.connected_components(region, connectivity=6)
-    region = _components_with(labels, seeds)
+    if profile.tubular:
+        seed_mask = seeds | stamp(shape, inp.positive, 1)
+        region, cand = tubular_region(lambda ivs: candidate(replace(inp, intervals=ivs), profile), inp.positive,
+                                      seed_mask, inp.negative, inp.spacing, inp.intervals, profile)
+        base_seeds = base_seeds & cand
+        labels = cc3d.connected_components(cand, connectivity=26) if inp.base is not None else None
+    else:
+        region = cand
+        if profile.open_mm > 0:
+            opened = ndimage.binary_opening(cand, structure=ellipsoid(profile.open_mm, inp.spacing))
+            region = opened | seeds | base_seeds
+        labels = cc3d.connected_components(region, connectivity=6)
+        region = _components_with(labels, seeds)
     if inp.base is not None:
         grown = _components_with(labels, base_seeds)
         if inp.base_limit is not None:
@@ -103,6 +112,8 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
             region &= ~inp.forced_bg
     region = _compete(inp, region, profile)
     region = snap_boundary(inp, region)
+    if profile.tubular and len(inp.positive):  # a click on a vessel's partial-volume rim still counts
+        region[tuple(inp.positive.T)] = True
     if profile.hole_mm > 0 and region.any():
         max_size = int(np.prod(np.maximum(profile.hole_mm / inp.spacing, 1)))
         region = remove_small_holes(region, max_size=max_size)
@@ -149,6 +160,8 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
     if not (neg & region).any():
         return region
     pos = stamp(region.shape, inp.positive, 1)
+    if inp.previous is not None and profile.tubular:  # vessels: only the part of the last result near the click is contested
+        pos |= inp.previous & ~_near(region.shape, inp.negative, inp.spacing, profile.contest_mm)
     if inp.forced_fg is not None:
         pos |= inp.forced_fg
     if inp.base is not None:
@@ -163,6 +176,19 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
     ws = watershed(inp.gradient[sub], markers[sub], mask=region[sub])
     out = np.zeros_like(region)
     out[sub] = ws == 1
+    return out
+
+
+def _near(shape: tuple[int, int, int], points: np.ndarray, spacing: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Voxels within ``radius_mm`` of any of the (N, 3) points."""
+    out = np.zeros(shape, dtype=bool)
+    for p in np.asarray(points, dtype=int).reshape(-1, 3):
+        r = np.ceil(radius_mm / spacing).astype(int)
+        lo = np.maximum(p - r, 0)
+        hi = np.minimum(p + r + 1, shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        grids = np.ogrid[box]
+        out[box] |= sum(((g - c) * s) ** 2 for g, c, s in zip(grids, p, spacing, strict=True)) <= radius_mm**2
     return out
 
 

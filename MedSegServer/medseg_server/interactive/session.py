@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..labels import LABELS
+from . import tubular
 from .boxes import Box
 from .intensity import Interval, exclude, interval, localise, seed_samples
 from .interactions import Interaction, InteractionError
@@ -33,6 +34,7 @@ PriorProvider = Callable[[np.ndarray, np.ndarray, str], "np.ndarray | None"]
 
 MAX_UNDO = 50
 MAX_EXPANSIONS = 3
+EXPLOSION = 2.0
 
 
 def _empty() -> np.ndarray:
@@ -294,8 +296,12 @@ class InteractiveSession:
             grown = self._expand_if_touching(result, region, lev.shape, state)
             if grown is None:
                 break
-            region = grown
-            result = self._segment_region(state, lev, region, seeds, negatives)
+            bigger = self._segment_region(state, lev, grown, seeds, negatives)
+            if state.profile.tubular and bigger.sum() > EXPLOSION * max(int(result.sum()), 1):
+                break  # leak guard: a vessel that more than doubles past the region's edge ran into a neighbour
+            region, result = grown, bigger
+        if state.profile.tubular:
+            result = self._guard_explosion(state, lev, region, result)
         return self._commit(state, lev, region, result, t0)
 
     def _expand_if_touching(self, result: np.ndarray, region: Box, shape: tuple[int, int, int],
@@ -315,11 +321,14 @@ class InteractiveSession:
                      tuple(int(b + g) for b, g in zip(region.stop, grow[1], strict=True)))
         return bigger.clip(shape)
 
-    def _intervals(self, state: TargetState, smooth: np.ndarray, seeds_roi: np.ndarray,
+    def _intervals(self, state: TargetState, smooth: np.ndarray, spacing: np.ndarray, seeds_roi: np.ndarray,
                    noise: float, base_roi: np.ndarray | None, fg_roi: np.ndarray | None) -> list[Interval]:
         prof = state.profile
-        out = [interval(s, noise, prof.k_sigma, prof.min_halfwidth_hu) for s in seed_samples(smooth, seeds_roi)]
-        out = localise(out, seeds_roi, prof.margin_mm)
+        if prof.tubular:
+            out = tubular.localise_all(tubular.learn(smooth, seeds_roi, spacing, noise, prof), seeds_roi, prof.margin_mm)
+        else:
+            out = [interval(s, noise, prof.k_sigma, prof.min_halfwidth_hu) for s in seed_samples(smooth, seeds_roi)]
+            out = localise(out, seeds_roi, prof.margin_mm)
         for pool in (base_roi, fg_roi):
             if pool is not None and pool.any():
                 values = smooth[pool]
@@ -333,7 +342,7 @@ class InteractiveSession:
         f = lev.factors
         smooth = lev.field("smooth").get(region)
         grad = lev.field("gradient").get(region)
-        vessel = lev.field("vesselness").get(region) if state.profile.tubular else None
+        vessel = lev.field("vesselness").get(region) if state.profile.use_vesselness else None
         origin = np.array(region.start)
         seeds_roi = seeds[region.contains(seeds)] - origin if len(seeds) else _empty()
         neg_roi = negatives[region.contains(negatives)] - origin if len(negatives) else _empty()
@@ -363,7 +372,7 @@ class InteractiveSession:
             forced_bg |= self._native_to_region((state.annotated[0], state.annotated[2]), region, f)
         forced_fg &= ~forced_bg
         noise = 0.6 * lev.noise
-        intervals = self._intervals(state, smooth, seeds_roi, noise, base, forced_fg)
+        intervals = self._intervals(state, smooth, lev.spacing, seeds_roi, noise, base, forced_fg)
         if not intervals:
             return np.zeros(region.shape, dtype=bool)
         background = [float(np.median(s)) for s in seed_samples(smooth, neg_roi)]
@@ -372,13 +381,36 @@ class InteractiveSession:
             pts = pts[region.contains(pts)] - origin
             if len(pts):
                 background.append(float(np.median(smooth[tuple(pts.T)])))
-        intervals = exclude(intervals, background, noise)
+        if not state.profile.tubular:  # vessels of one kind and another overlap in intensity
+            intervals = exclude(intervals, background, noise)
         prior = self.prior_provider(smooth, lev.spacing, state.name) if self.prior_provider else None
         inp = RoiInputs(smooth=smooth, gradient=grad, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
                         intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
-                        vesselness=vessel, prior=prior, raw=lev.image[region.slices])
+                        vesselness=vessel, prior=prior, raw=lev.image[region.slices],
+                        previous=self._previous(state, region))
         return segment(inp, state.profile)
+
+    def _guard_explosion(self, state: TargetState, lev, region: Box, result: np.ndarray) -> np.ndarray:
+        """Leak guard for vessels: a click that more than doubles the vessel keeps, of what it
+        adds, only the part near that click (the rest ran into a neighbouring vessel)."""
+        previous = self._previous(state, region)
+        if previous is None or not len(state.positive) or result.sum() <= EXPLOSION * max(int(previous.sum()), 1):
+            return result
+        from .propagate import _near
+
+        click = lev.to_level(state.positive[-1:]) - np.array(region.start)
+        return result & (previous | _near(region.shape, click, lev.spacing, state.profile.contest_mm))
+
+    def _previous(self, state: TargetState, region: Box) -> np.ndarray | None:
+        """The target's last result (level grid) cropped to ``region``."""
+        if state.level_box is None or state.level_crop is None:
+            return None
+        out = np.zeros(region.shape, dtype=bool)
+        common = state.level_box.intersect(region)
+        if not common.empty():
+            out[region.relative(common)] = state.level_crop[state.level_box.relative(common)]
+        return out
 
     def _native_to_region(self, native: tuple[Box, np.ndarray], region: Box, f: tuple[int, int, int]) -> np.ndarray:
         box, crop = native

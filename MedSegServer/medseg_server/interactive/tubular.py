@@ -1,0 +1,212 @@
+"""Tubular targets (vessels): an intensity range learned against the surroundings, and a leak guard.
+
+* Intensity: each positive click's value is compared with its surroundings (the median of a
+  shell 5-12 mm around it); the accepted range stops half way to the surroundings, so a bright
+  contrast-filled vessel and a dark non-contrast one are handled alike ("half maximum" edge).
+* Leak guard: vessels are thin. The radius of the clicked vessel is read from the distance map
+  of the candidate voxels; parts of the candidate much thicker than that (the IVC next to a
+  hepatic vein, the liver when the range is too loose) are removed with their rim before the
+  connected growth from the clicks. When the clicked voxel itself sits in something far too
+  thick for a vessel, or the connected result swells past a vessel tree's volume, the range is
+  tightened towards the clicked value and the step repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cc3d
+import numpy as np
+from scipy import ndimage
+
+from .intensity import Interval, in_intervals
+from .profiles import TargetProfile
+
+SHELL_MM = (5.0, 12.0)
+TIGHTEN_STEPS = 3
+
+
+def surroundings(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, centre: float,
+                 noise: float) -> float | None:
+    """The intensity the vessel at ``seed`` stands out from, read in the shell ``SHELL_MM`` around it.
+
+    Bright or dark is decided by the shell's median; the background is then the upper quartile
+    of the shell values clearly darker than the vessel (for a bright one: the liver rather than
+    the fat that also lies around a vessel at the hilum), or the lower quartile of the clearly
+    brighter ones. None when the shell is outside the crop.
+    """
+    r = np.ceil(SHELL_MM[1] / spacing).astype(int)
+    lo = np.maximum(seed - r, 0)
+    hi = np.minimum(seed + r + 1, smooth.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    grids = np.ogrid[box]
+    d2 = sum(((g - c) * s) ** 2 for g, c, s in zip(grids, seed, spacing, strict=True))
+    shell = (d2 >= SHELL_MM[0] ** 2) & (d2 <= SHELL_MM[1] ** 2)
+    values = smooth[box][shell]
+    if not values.size:
+        return None
+    if centre >= float(np.median(values)):
+        others = values[values < centre - 2.0 * noise]
+        return float(np.percentile(others, 75)) if others.size else float(np.median(values))
+    others = values[values > centre + 2.0 * noise]
+    return float(np.percentile(others, 25)) if others.size else float(np.median(values))
+
+
+def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise: float,
+                      profile: TargetProfile) -> Interval:
+    """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide.
+
+    The seed's value is the voxel of its 3x3x3 neighbourhood that stands out most from the
+    surroundings (a click on a thin vessel is rarely on its brightest voxel).
+    """
+    lo_ = np.maximum(seed - 1, 0)
+    values = smooth[lo_[0]:seed[0] + 2, lo_[1]:seed[1] + 2, lo_[2]:seed[2] + 2].ravel()
+    centre = float(smooth[tuple(seed)])
+    around = surroundings(smooth, seed, spacing, centre, noise)
+    if around is None:
+        contrast = profile.min_halfwidth_hu * 2
+    else:
+        centre = float(values[np.argmax(np.abs(values - around))])
+        contrast = abs(centre - around)
+    near_side = max(contrast / 2.0, 1.5 * noise)
+    far_side = max(near_side, profile.min_halfwidth_hu)
+    if around is None or centre >= around:  # bright vessel: the surroundings are below
+        return Interval(centre, centre - near_side, centre + far_side)
+    return Interval(centre, centre - far_side, centre + near_side)
+
+
+def localise_all(intervals: list[Interval], seeds: np.ndarray, radius_mm: float) -> list[Interval]:
+    """The first seed's range holds everywhere; every later seed's range only near that seed (a
+    click on a dim thin branch must not lower the threshold of the whole tree)."""
+    out = intervals[:1]
+    for iv, seed in zip(intervals[1:], seeds[1:], strict=False):
+        out.append(Interval(iv.centre, iv.low, iv.high, tuple(int(v) for v in seed), radius_mm))
+    return out
+
+
+def tighten(intervals: list[Interval], factor: float = 0.6) -> list[Interval]:
+    """Every range narrowed towards its centre."""
+    return [Interval(iv.centre, iv.centre - factor * (iv.centre - iv.low), iv.centre + factor * (iv.high - iv.centre),
+                     iv.near, iv.radius_mm) for iv in intervals]
+
+
+def coarse_factors(spacing: np.ndarray, finest_mm: float = 2.4) -> tuple[int, int, int]:
+    """Per-axis factors 1 or 2 bringing the grid near ``finest_mm`` (thickness needs no fine grid)."""
+    return tuple(2 if s * 2 <= finest_mm * 1.25 else 1 for s in spacing)
+
+
+def distance_inside(cand: np.ndarray, spacing: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Distance (mm) from each voxel of ``cand`` to the outside, computed on a grid ``factors`` coarser."""
+    if factors == (1, 1, 1):
+        return ndimage.distance_transform_edt(cand, sampling=spacing).astype(np.float32)
+    coarse = _shrink(cand, factors)
+    dist = ndimage.distance_transform_edt(coarse, sampling=spacing * np.array(factors)).astype(np.float32)
+    return _grow(dist, factors, cand.shape)
+
+
+def remove_thick(cand: np.ndarray, dist: np.ndarray, r_max_mm: float, spacing: np.ndarray,
+                 factors: tuple[int, int, int]) -> np.ndarray:
+    """``cand`` without its parts thicker than ``r_max_mm`` (their cores grown back by that radius)."""
+    core = dist > r_max_mm
+    if not core.any():
+        return cand
+    coarse = _shrink(core, factors, any_voxel=True)
+    reach = ndimage.distance_transform_edt(~coarse, sampling=spacing * np.array(factors))
+    return cand & (_grow(reach, factors, cand.shape) > r_max_mm + float(spacing.max()))
+
+
+def _shrink(mask: np.ndarray, factors: tuple[int, int, int], any_voxel: bool = False) -> np.ndarray:
+    """Block mean >= 1/2 (or any) over blocks of ``factors``, padding the last partial block."""
+    if factors == (1, 1, 1):
+        return mask
+    shape = tuple(-(-n // f) * f for n, f in zip(mask.shape, factors, strict=True))
+    padded = np.zeros(shape, dtype=np.float32)
+    padded[tuple(slice(0, n) for n in mask.shape)] = mask
+    blocks = padded.reshape(shape[0] // factors[0], factors[0], shape[1] // factors[1], factors[1],
+                            shape[2] // factors[2], factors[2])
+    return blocks.max(axis=(1, 3, 5)) > 0 if any_voxel else blocks.mean(axis=(1, 3, 5)) >= 0.5
+
+
+def _grow(coarse: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour upsampling of a coarse grid back to ``shape``."""
+    out = coarse
+    for axis, f in enumerate(factors):
+        if f > 1:
+            out = np.repeat(out, f, axis=axis)
+    return out[tuple(slice(0, n) for n in shape)]
+
+
+def cut_at(shape: tuple[int, int, int], points: np.ndarray, dist: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Balls around negative clicks, each as wide as the candidate is thick there plus a voxel (cuts the lumen)."""
+    out = np.zeros(shape, dtype=bool)
+    for p in np.asarray(points, dtype=int).reshape(-1, 3):
+        radius = float(dist[tuple(p)]) + float(spacing.max())
+        r = np.ceil(radius / spacing).astype(int)
+        lo = np.maximum(p - r, 0)
+        hi = np.minimum(p + r + 1, shape)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+        grids = np.ogrid[box]
+        out[box] |= sum(((g - c) * s) ** 2 for g, c, s in zip(grids, p, spacing, strict=True)) <= radius**2
+    return out
+
+
+def seed_radius(dist: np.ndarray, seeds: np.ndarray) -> float:
+    """Largest candidate radius (mm) at the seeds and their 26 neighbours."""
+    best = 0.0
+    hi = np.array(dist.shape)
+    for p in seeds:
+        lo_ = np.clip(p - 1, 0, hi)
+        up = np.clip(p + 2, 0, hi)
+        best = max(best, float(dist[lo_[0]:up[0], lo_[1]:up[1], lo_[2]:up[2]].max()))
+    return best
+
+
+def tubular_region(cand_of: Callable[[list[Interval]], np.ndarray], seeds: np.ndarray, seed_mask: np.ndarray,
+                   negatives: np.ndarray, spacing: np.ndarray, intervals: list[Interval],
+                   profile: TargetProfile) -> tuple[np.ndarray, np.ndarray]:
+    """Thin candidate voxels connected to the seeds, with the range tightened on explosion.
+
+    ``cand_of(intervals)`` gives the candidate mask for a list of ranges. A negative click cuts
+    the vessel it sits in (a ball as wide as the vessel): what lies beyond it is no longer
+    connected to a positive click. Returns the region and the candidate it was grown in.
+    """
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    factors = coarse_factors(spacing)
+    for step in range(TIGHTEN_STEPS + 1):
+        cand = cand_of(intervals)
+        if not len(seeds):
+            return np.zeros_like(cand), cand
+        dist = distance_inside(cand, spacing, (1, 1, 1))
+        radius = seed_radius(dist, seeds)
+        last = step == TIGHTEN_STEPS
+        if radius > profile.max_radius_mm and not last:
+            intervals = tighten(intervals)
+            continue
+        r_max = min(max(1.5 * radius + float(spacing.min()), 2.0 * float(spacing.max())), 1.5 * profile.max_radius_mm)
+        thin = remove_thick(cand, dist, r_max, spacing, factors) | (seed_mask & cand)
+        labels = cc3d.connected_components(thin, connectivity=26)
+        picked = np.unique(labels[seed_mask & thin])
+        picked = picked[picked > 0]
+        region = np.isin(labels, picked) if picked.size else np.zeros_like(thin)
+        if region.sum() * voxel_ml > profile.max_volume_ml and not last:
+            intervals = tighten(intervals)
+            continue
+        return region, cand
+    raise AssertionError("unreachable")
+
+
+def learn(smooth: np.ndarray, seeds: np.ndarray, spacing: np.ndarray, noise: float,
+          profile: TargetProfile) -> list[Interval]:
+    """One contrast range per seed (see :func:`contrast_interval`)."""
+    return [contrast_interval(smooth, p, spacing, noise, profile) for p in np.asarray(seeds, dtype=int).reshape(-1, 3)]
+
+
+def candidate_mask(smooth: np.ndarray, intervals: list[Interval], spacing: np.ndarray,
+                   forced_bg: np.ndarray | None, forced_fg: np.ndarray | None) -> np.ndarray:
+    """Voxels in a range, minus the forbidden ones, plus the painted ones."""
+    cand = in_intervals(smooth, intervals, spacing)
+    if forced_bg is not None:
+        cand &= ~forced_bg
+    if forced_fg is not None:
+        cand |= forced_fg
+    return cand
