@@ -47,6 +47,7 @@ class LiveServer:
 
     def __init__(self, settings) -> None:
         import uvicorn
+
         from medseg_server.app import create_app
 
         self.app = create_app(settings)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from . import __version__
 from .api import api_routers, train
+from .auth import authorize, install_security
 from .context import AppContext, build_context
 from .datastore import DatastoreError
 from .imageio import ImageError
@@ -26,7 +29,8 @@ def _auto_train(ctx: AppContext, image_id: str) -> None:
     """After every ``auto_train_every`` new final labels, retrain (skipped while one runs)."""
     every = ctx.settings.auto_train_every
     if every and ctx.final_labels_since_train >= every and not ctx.train_runner.running():
-        for name in ctx.trainers:
+        preferred = ctx.extras.get("auto_train_model")
+        for name in [preferred] if preferred in ctx.trainers else ctx.trainers:
             try:
                 train.start_training(ctx, name, {"trigger": f"auto after {image_id}"})
             except Exception as exc:  # never fail the label submission because of training
@@ -35,6 +39,13 @@ def _auto_train(ctx: AppContext, image_id: str) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the input, which fails to render for NaN / Infinity (a 500)
+        detail = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.exception_handler(DatastoreError)
     async def _datastore_error(_: Request, exc: DatastoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
@@ -50,6 +61,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SessionGone)
     async def _session_gone(_: Request, exc: SessionGone) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(OSError)
+    async def _os_error(_: Request, exc: OSError) -> JSONResponse:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):  # nothing was replaced: writes are atomic
+            return JSONResponse({"detail": f"insufficient storage on the server: {exc.strerror}"}, status_code=507)
+        log.exception("I/O error")
+        return JSONResponse({"detail": f"server I/O error: {exc.strerror or exc}"}, status_code=500)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -72,7 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
             task.cancel()
             ctx.close()
 
-    app = FastAPI(title=settings.name, description=settings.description, version=__version__, lifespan=lifespan)
+    app = FastAPI(title=settings.name, description=settings.description, version=__version__, lifespan=lifespan,
+                  dependencies=[Depends(authorize)])  # every route checked against auth.policy
+    install_security(app, settings)
     app.state.ctx = ctx
 
     @app.middleware("http")

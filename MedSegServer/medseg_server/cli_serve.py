@@ -14,6 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=1024.0)
     p.add_argument("--auto-train-every", type=int, default=0, help="retrain after N new final labels (0: off)")
+    p.add_argument("--dicomweb", metavar="URL", help="serve the CT series of this DICOMweb PACS (auth on)")
+    p.add_argument("--auth", choices=["auto", "on", "off"], default="auto",
+                   help="tokens with roles (`medseg users add`); auto: off only on loopback without --dicomweb")
+    p.add_argument("--cors-origin", action="append", default=[], help="browser origin allowed (repeatable)")
     p.set_defaults(func=run)
 
 
@@ -25,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings(
         studies=args.studies, host=args.host, port=args.port,
         max_upload_mb=args.max_upload_mb, auto_train_every=args.auto_train_every,
+        dicomweb=args.dicomweb, auth=args.auth, cors_origins=args.cors_origin,
     )
     settings.studies.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)

@@ -7,11 +7,13 @@ from typing import Any
 
 from .activelearning import FirstStrategy, RandomStrategy, Strategy
 from .datastore import LocalDatastore
+from .datastore.factory import open_datastore
 from .models import ModelRegistry, default_registry
 from .models.threshold import ThresholdLiverModel
 from .sessions import SessionStore
 from .settings import Settings
 from .training import BackgroundJob, TaskRunner
+from .training.learning_setup import install_learning
 from .training.scoring_jobs import DiceScoring
 from .training.threshold_trainer import ThresholdTrainer
 
@@ -40,7 +42,7 @@ class AppContext:
 
 def build_context(settings: Settings) -> AppContext:
     """Open the datastore and register the models, trainers, strategies and scoring methods."""
-    datastore = LocalDatastore(settings.studies, name=f"{settings.name} datastore")
+    datastore = open_datastore(settings)  # the studies folder, or a PACS with --dicomweb
     state = settings.state_dir
     models = default_registry(state / "models")
     trainers: dict[str, BackgroundJob] = {}
@@ -49,7 +51,7 @@ def build_context(settings: Settings) -> AppContext:
         trainers[threshold.name] = ThresholdTrainer(threshold)
     strategies: dict[str, Strategy] = {s.name: s for s in (RandomStrategy(), FirstStrategy())}
     scoring: dict[str, BackgroundJob] = {"dice": DiceScoring(str(datastore.root))}
-    return AppContext(
+    ctx = AppContext(
         settings=settings,
         datastore=datastore,
         models=models,
@@ -60,3 +62,5 @@ def build_context(settings: Settings) -> AppContext:
         train_runner=TaskRunner("train", state),
         scoring_runner=TaskRunner("scoring", state),
     )
+    install_learning(ctx)  # auto_seg trainer, uncertainty, active-learning strategies
+    return ctx

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +25,28 @@ class Settings(BaseSettings):
         default=0, ge=0, description="Start training after this many new final labels (0 = never)."
     )
     device: str = Field(default="auto", description="'auto', 'cpu' or 'cuda[:N]'.")
+    # --- PACS, security, multi-annotator (issue 7)
+    dicomweb: str | None = Field(default=None, description="DICOMweb root URL of a PACS: serve its CT series.")
+    dicomweb_cache_mb: float = Field(default=2048.0, gt=0, description="Local cache of fetched series (MiB).")
+    dicomweb_refresh_s: float = Field(default=30.0, ge=0, description="Re-list the PACS at most this often.")
+    auth: Literal["auto", "on", "off"] = Field(
+        default="auto", description="'auto': off only for the embedded default (loopback, no PACS), else on."
+    )
+    cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed (none by default).")
+    lease_ttl_s: float = Field(default=900.0, gt=0, description="How long an image stays leased without renewal.")
+    require_lease: bool | None = Field(default=None, description="Label submission needs the lease (default: with auth).")
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether requests need a token (see :mod:`medseg_server.auth`)."""
+        if self.auth != "auto":
+            return self.auth == "on"
+        return self.host not in ("127.0.0.1", "localhost", "::1") or bool(self.dicomweb)
+
+    @property
+    def leases_required(self) -> bool:
+        """Whether submitting a label needs the image's lease."""
+        return self.auth_enabled if self.require_lease is None else self.require_lease
 
     @property
     def max_upload_bytes(self) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+
 from medseg_server import imageio
 from medseg_server.datastore import InvalidId, InvalidUpload, LocalDatastore, NotFound
 from medseg_server.datastore.errors import Conflict

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -13,6 +13,7 @@ from .. import imageio
 from ..context import AppContext
 from ..datastore import validate_id
 from .common import client_filename, file_response, get_ctx, parse_json_field, read_upload
+from .leases import acting_user, guard_submission, keep_per_user_copy
 
 router = APIRouter(prefix="/datastore", tags=["datastore"])
 
@@ -130,6 +131,7 @@ def update_image_info(
 
 @router.put("/label", summary="Submit a label; every version is kept")
 async def save_label(
+    request: Request,
     image: str = Query(...),
     tag: str = Query("final"),
     params: str = Form("{}"),
@@ -141,15 +143,18 @@ async def save_label(
     validate_id(tag, "label tag")
     meta = parse_json_field(params)
     ctx.datastore.get_image_info(image)  # 404 before reading a large upload for nothing
+    meta.update(guard_submission(ctx, request, image, meta))  # multi-user: needs the image's lease
+    user = acting_user(request, meta) if ctx.settings.auth_enabled else _user(meta)
     data = await read_upload(label, ctx.settings.max_upload_bytes, "label")
     filename = client_filename(label.filename) or "label.nii.gz"
-    version = await run_in_threadpool(ctx.datastore.save_label, image, tag, data, filename, _user(meta), meta)
+    version = await run_in_threadpool(ctx.datastore.save_label, image, tag, data, filename, user, meta)
+    per_user = await run_in_threadpool(keep_per_user_copy, ctx, version, user, meta)
     if tag == "final":
         ctx.final_labels_since_train += 1
         hook = ctx.extras.get("on_final_label")
         if hook is not None:
             hook(ctx, image)
-    return {"image": image, "label": image, **version.as_json()}
+    return {"image": image, "label": image, **version.as_json(), **({"per_user": per_user} if per_user else {})}
 
 
 def _label_query(label: str | None, image: str | None, id: str | None) -> str:
@@ -161,7 +166,7 @@ def download_label(
     tag: str = Query("final"),
     label: str | None = Query(None),
     image: str | None = Query(None),
-    version: int | None = Query(None, ge=1),
+    version: int | None = Query(None, ge=1, le=2**62),
     ctx: AppContext = Depends(get_ctx),
 ) -> Response:
     found = ctx.datastore.get_label(_label_query(label, image, None), tag, version)

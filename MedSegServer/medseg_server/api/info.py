@@ -49,5 +49,5 @@ def info(ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
 
 
 @router.get("/auth/", summary="Whether authentication is enabled (MONAI Label clients ask first)")
-def auth_info() -> dict[str, Any]:
-    return {"enabled": False, "client_id": "medseg", "realm": ""}
+def auth_info(ctx: AppContext = Depends(get_ctx)) -> dict[str, Any]:
+    return {"enabled": ctx.settings.auth_enabled, "client_id": "medseg", "realm": "", "scheme": "Bearer"}

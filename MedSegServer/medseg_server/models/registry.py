@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .auto_seg import AutoSegModel
 from .base import InferTask
 from .threshold import ThresholdLiverModel
 
@@ -36,4 +37,8 @@ def default_registry(model_dir: Path) -> ModelRegistry:
     """The models every MedSeg server offers."""
     registry = ModelRegistry()
     registry.add(ThresholdLiverModel(model_dir / "threshold_liver" / "weights.json"))
+    registry.add(AutoSegModel(model_dir / "auto_seg"))
+    from ..interactive.model import InteractiveModel  # late import: the engine imports models.base
+
+    registry.add(InteractiveModel())
     return registry
