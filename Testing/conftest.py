@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +14,7 @@ SHARED = REPO.parent / "shared"
 REAL_CT = SHARED / "data" / "real-ct"
 sys.path.insert(0, str(REPO / "MedSegExtension" / "MedSeg"))
 
+from livetools import LiveServer, free_port  # noqa: E402
 from testdata import make_ct  # noqa: E402
 
 
@@ -34,42 +32,6 @@ def studies(tmp_path: Path) -> Path:
         image, _ = make_ct(seed=i)
         sitk.WriteImage(image, str(folder / f"case_{i:03d}.nii.gz"), True)
     return folder
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """A real uvicorn server in a background thread."""
-
-    def __init__(self, settings) -> None:
-        import uvicorn
-
-        from medseg_server.app import create_app
-
-        self.app = create_app(settings)
-        self.ctx = self.app.state.ctx
-        self.port = settings.port
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
 
 
 @pytest.fixture

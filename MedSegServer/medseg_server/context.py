@@ -8,7 +8,7 @@ from typing import Any
 from .activelearning import FirstStrategy, RandomStrategy, Strategy
 from .datastore import LocalDatastore
 from .datastore.factory import open_datastore
-from .models import ModelRegistry, default_registry
+from .models.registry import ModelRegistry, default_registry
 from .models.threshold import ThresholdLiverModel
 from .sessions import SessionStore
 from .settings import Settings

@@ -98,7 +98,7 @@ def test_typed_errors_carry_server_messages(client: MedSegClient, tmp_path: Path
 
 
 def test_server_down_is_server_unavailable() -> None:
-    from conftest import free_port
+    from livetools import free_port
 
     dead = MedSegClient(f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(ServerUnavailable, match="cannot reach"):

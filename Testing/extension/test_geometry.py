@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from conftest import oblique_image
 from MedSegLib.geometry import Grid, OutsideVolume, grid_of, image_from_array, itk_from_ijk_to_ras
 from MedSegLib.interactions import Interaction, interaction_params
+from mrml_testdata import oblique_image
 
 LPS = np.array([-1.0, -1.0, 1.0])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import SimpleITK as sitk
 
-from conftest import oblique_image
 from MedSegLib.geometry import grid_of
 from MedSegLib.interactions import interaction_params
+from mrml_testdata import oblique_image
 
 LPS = np.array([-1.0, -1.0, 1.0])
 

@@ -62,8 +62,8 @@ def test_real_ct_volume_and_segmentation_round_trip_through_the_server(scene, cl
 
 
 def test_seg_nrrd_written_and_read_back(scene, tmp_path):
-    from conftest import oblique_image
     from MedSegLib.mrml import segments, volumes
+    from mrml_testdata import oblique_image
 
     image = oblique_image(shape_zyx=(12, 14, 16))
     volume = volumes.add_volume(scene, image, "oblique")
@@ -87,8 +87,8 @@ def test_seg_nrrd_written_and_read_back(scene, tmp_path):
 
 
 def test_update_one_segment_in_place_and_undo(scene):
-    from conftest import oblique_image
     from MedSegLib.mrml import segments, volumes
+    from mrml_testdata import oblique_image
 
     image = oblique_image()
     volume = volumes.add_volume(scene, image, "v")

@@ -10,8 +10,8 @@ import pytest
 import SimpleITK as sitk
 import vtk
 
-from conftest import oblique_image
 from MedSegLib.recon import BundleError, measure_rows, read_bundle
+from mrml_testdata import oblique_image
 
 
 def _sphere(center, radius) -> vtk.vtkPolyData:

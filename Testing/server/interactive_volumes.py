@@ -32,6 +32,26 @@ def two_blobs(seed: int = 0) -> tuple[sitk.Image, np.ndarray, np.ndarray, np.nda
     return img, a, b, bridge
 
 
+def blob_with_leak(seed: int = 0) -> tuple[sitk.Image, np.ndarray, np.ndarray]:
+    """A big blob (60 HU, radius 14) with a small ball (radius 7) attached by a thick bridge, in fat.
+
+    The blob's centre holds a small darker spot (30 HU, radius 2): a click there sits in a ring of
+    strong gradient, so a watershed seeded with that click alone loses the whole blob to a
+    negative click placed in the leak. Returns the image, the blob and the leak ball.
+    """
+    blob = _ball((20, 32, 24), 14)
+    leak = _ball((20, 32, 47), 7)
+    z, y, x = np.indices(SHAPE)
+    bridge = (np.abs(z - 20) <= 4) & (np.abs(y - 32) <= 4) & (x > 30) & (x < 47) & ~blob & ~leak
+    hu = np.full(SHAPE, -100.0)
+    hu[blob | leak | bridge] = 60.0
+    hu[_ball((20, 32, 24), 2)] = 30.0
+    hu += np.random.default_rng(seed).normal(0, 8, SHAPE)
+    img = sitk.GetImageFromArray(hu.astype(np.int16))
+    img.SetSpacing(SPACING)
+    return img, blob, leak
+
+
 def tree(seed: int = 0) -> tuple[sitk.Image, np.ndarray, np.ndarray]:
     """A bright Y-shaped tube (180 HU, radius 2 voxels) inside a 60 HU organ inside fat; and a separate bright blob."""
     z, y, x = np.indices(SHAPE)

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 import SimpleITK as sitk
 
-from conftest import free_port
+from livetools import free_port
 
 MEDSEG = [sys.executable, "-m", "medseg_server.cli"]
 

@@ -16,12 +16,11 @@ import requests
 import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from orthanc_pacs import OrthancMissing, start_orthanc  # noqa: E402
-
 from medseg_server.auth import UserStore  # noqa: E402
 from medseg_server.datastore.dicom_seg import seg_to_label  # noqa: E402
 from medseg_server.datastore.dicomweb import IMPORT_TAG, DicomWebDatastore  # noqa: E402
 from medseg_server.labels import BY_VALUE  # noqa: E402
+from orthanc_pacs import OrthancMissing, start_orthanc  # noqa: E402
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import httpx
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from interactive_volumes import two_blobs
 
-from conftest import LiveServer, free_port
+from interactive_volumes import two_blobs
+from livetools import LiveServer, free_port
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import SimpleITK as sitk
-from interactive_volumes import two_blobs
 
+from interactive_volumes import two_blobs
 from medseg_server.bench import interactive as bench
 from medseg_server.bench.clicks import first_box, next_click, noc
 from medseg_server.cli import build_parser, main

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from interactive_volumes import dice, tree, tube_touching_ball, two_blobs
+import SimpleITK as sitk
 
+from interactive_volumes import blob_with_leak, dice, tree, tube_touching_ball, two_blobs
 from medseg_server.bench.clicks import next_click
 from medseg_server.interactive import Interaction, InteractionError, InteractiveSession, parse
 from medseg_server.interactive.boxes import Box
+from medseg_server.synth import LABELS, make_phantom
 
 
 def pos(*zyx: int) -> Interaction:
@@ -137,6 +139,35 @@ def test_click_protocol_converges_on_the_leaky_pair(blobs):
         s.interact("tumour", pos(*c.zyx) if c.positive else neg(*c.zyx))
         pred = s.mask("tumour")
     assert dice(pred, a) > 0.9
+
+
+def test_negative_click_in_a_small_leak_removes_the_leak_and_keeps_the_blob():
+    img, blob, leak = blob_with_leak()
+    s = InteractiveSession(img)
+    s.interact("liver", pos(20, 32, 24))  # on the dark spot in the blob's centre
+    first = s.mask("liver").copy()
+    assert first[blob].mean() > 0.95 and first[leak].mean() > 0.7  # ran through the bridge into the leak
+    s.interact("liver", neg(20, 32, 47))
+    cut = s.mask("liver")
+    assert cut[leak].mean() < 0.1  # the leak it was placed in is gone
+    assert cut[blob].mean() >= 0.95  # the blob is kept
+    assert not (cut & ~first).any()  # a negative click adds nothing
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_liver_dice_is_monotonic_under_the_click_protocol_on_a_tiny_phantom(seed):
+    ph = make_phantom(seed, shape=(96, 96, 40), spacing=(4.0, 4.0, 6.0))
+    gt = sitk.GetArrayFromImage(ph.label) == LABELS["liver"]
+    s = InteractiveSession(ph.image)
+    pred = np.zeros_like(gt)
+    dices = []
+    for _ in range(8):
+        c = next_click(gt, pred, np.array([6.0, 4.0, 4.0]))
+        s.interact("liver", pos(*c.zyx) if c.positive else neg(*c.zyx))
+        pred = s.mask("liver")
+        dices.append(dice(pred, gt))
+    assert all(b >= a - 0.01 for a, b in zip(dices, dices[1:], strict=False)), dices  # no click makes it worse
+    assert dices[-1] > 0.89, dices
 
 
 @pytest.mark.parametrize("params, message", [

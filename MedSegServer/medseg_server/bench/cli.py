@@ -17,8 +17,10 @@ from . import __path__ as PACKAGE_PATH  # noqa: N812
 
 
 def bench_modules() -> list[str]:
-    """Dotted names of the modules in this package (except this one)."""
-    return [f"{PACKAGE}.{m.name}" for m in pkgutil.iter_modules(PACKAGE_PATH) if m.name != "cli"]
+    """Dotted names of the benchmark modules (not this one, nor private ``_*`` implementation modules)."""
+    return [
+        f"{PACKAGE}.{m.name}" for m in pkgutil.iter_modules(PACKAGE_PATH) if m.name != "cli" and not m.name.startswith("_")
+    ]
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -247,3 +247,10 @@ def _print(results: dict) -> None:
             print(f"real      portal_vein    {method:<12} branches {s['branches']}, bifurcations {s['bifurcations']}")
     print()
     print(json.dumps(results["summary"], indent=1))
+
+
+def bench_all(out_dir: Path) -> int:
+    """``make bench``: the default recon benchmark, result in ``out_dir/recon.json``."""
+    parser = argparse.ArgumentParser()
+    register_bench(parser.add_subparsers())
+    return run(parser.parse_args(["recon", "--out", str(out_dir / "recon.json")]))

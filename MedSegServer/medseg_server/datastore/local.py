@@ -68,7 +68,12 @@ def sha256_file(path: Path) -> str:
 class LocalDatastore:
     """Images in a folder, labels versioned per tag, an SQLite index beside them."""
 
-    def __init__(self, studies: Path, name: str = "MedSeg local datastore", description: str = "") -> None:
+    def __init__(
+        self, studies: Path, name: str = "MedSeg local datastore", description: str = "", maintain: bool = True
+    ) -> None:
+        """Open the store. ``maintain`` runs start-up recovery and re-indexing: only the process that
+        owns the store (the server) may do that, never a helper process working beside it, since
+        recovery deletes label files whose index row a concurrent save has not committed yet."""
         self.root = Path(studies).resolve()
         if not self.root.is_dir():
             raise FileNotFoundError(f"studies folder {self.root} does not exist")
@@ -79,8 +84,9 @@ class LocalDatastore:
         self.trash = self.state / "trash"
         self.index = Index(self.state / "index.sqlite")
         self._geometry: dict[str, sitk.Image] = {}
-        self.recover()
-        self.refresh()
+        if maintain:
+            self.recover()
+            self.refresh()
 
     # ------------------------------------------------------------------ paths
     def _inside(self, path: Path) -> Path:

@@ -33,7 +33,7 @@ class DiceScoring(BackgroundJob):
     def run(self, ctx: JobContext) -> dict[str, Any]:
         from ..datastore import LocalDatastore, NotFound
 
-        store = LocalDatastore(Path(self.studies))
+        store = LocalDatastore(Path(self.studies), maintain=False)  # the server owns recovery
         scores: dict[str, float] = {}
         images = store.list_images()
         for i, image_id in enumerate(images):
