@@ -12,7 +12,7 @@ class TargetProfile:
     tubular: bool = False  # a vessel: contrast range + thickness leak guard (see tubular.py)
     use_vesselness: bool = False  # also gate the candidate by Hessian vesselness (slow on a first click)
     max_radius_mm: float = 10.0  # tubular: thicker than this is not this vessel (leak guard)
-    max_volume_ml: float = 150.0  # tubular: a connected result larger than this is a leak
+    max_volume_ml: float = 150.0  # a connected result larger than this is a leak (blobs: negative clicks may then cut freely)
     contest_mm: float = 40.0  # a negative click only takes back voxels of the last result this close to it
     min_spacing_mm: float = 1.0  # do not work finer than this
     first_extent_mm: float = 60.0  # half-size of the region searched around a first click
@@ -26,9 +26,9 @@ class TargetProfile:
 
 PROFILES: dict[str, TargetProfile] = {
     "liver": TargetProfile(min_spacing_mm=2.5, first_extent_mm=130.0, margin_mm=25.0, k_sigma=3.0,
-                           min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0),
+                           min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0, max_volume_ml=4000.0),
     "tumour": TargetProfile(min_spacing_mm=1.0, first_extent_mm=45.0, margin_mm=12.0, min_halfwidth_hu=20.0,
-                            open_mm=2.0, hole_mm=8.0),
+                            open_mm=2.0, hole_mm=8.0, max_volume_ml=1000.0),
     "ivc": TargetProfile(tubular=False, min_spacing_mm=1.4, first_extent_mm=110.0, margin_mm=20.0,
                          min_halfwidth_hu=35.0, open_mm=2.0, hole_mm=8.0),
     "portal_vein": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,

@@ -18,9 +18,13 @@ from scipy import ndimage
 from skimage.morphology import remove_small_holes
 from skimage.segmentation import watershed
 
+from .contest import protected
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
 from .tubular import tubular_region
+
+FAR_REMOVAL = 0.10  # negative clicks may remove at most this share of the object outside their contest zones
+TINY_REMOVAL = 0.01  # ... and more than this only when it looks like what they were placed on
 
 
 @dataclass
@@ -41,6 +45,10 @@ class RoiInputs:
     prior: np.ndarray | None = None  # optional foreground probability from a learned model
     raw: np.ndarray | None = None  # unsmoothed intensities (boundary snapping)
     previous: np.ndarray | None = None  # the target's last result over the region
+    fresh_positive: np.ndarray | None = None  # positives of this interaction (None: no last result to update)
+    fresh_negative: np.ndarray | None = None  # negatives of this interaction (None: no last result to update)
+    narrowed: list[Interval] | None = None  # ``intervals`` shrunk away from the negatives' intensities ...
+    narrow_near: np.ndarray | None = None  # ... which apply only here (near the negatives)
 
 
 def ellipsoid(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
@@ -64,6 +72,8 @@ def stamp(shape: tuple[int, ...], points: np.ndarray, radius: int = 1) -> np.nda
 def candidate(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     """Voxels that could belong to the target on intensity (and vesselness) alone."""
     cand = in_intervals(inp.smooth, inp.intervals, inp.spacing)
+    if inp.narrowed is not None and inp.narrow_near is not None:
+        cand &= ~inp.narrow_near | in_intervals(inp.smooth, inp.narrowed, inp.spacing)
     if inp.vesselness is not None and len(inp.positive):
         at_seeds = inp.vesselness[tuple(inp.positive.T)]
         level = 0.05 * float(np.max(at_seeds)) if at_seeds.size else 0.0
@@ -110,16 +120,97 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
         region |= grown | inp.base
         if inp.forced_bg is not None:
             region &= ~inp.forced_bg
+    if not profile.tubular and inp.previous is not None and inp.fresh_negative is not None:
+        return _update(inp, region, profile)
     region = _compete(inp, region, profile)
     region = snap_boundary(inp, region)
     if profile.tubular and len(inp.positive):  # a click on a vessel's partial-volume rim still counts
         region[tuple(inp.positive.T)] = True
+    return _fill_holes(inp, region, profile)
+
+
+def _fill_holes(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.ndarray:
     if profile.hole_mm > 0 and region.any():
         max_size = int(np.prod(np.maximum(profile.hole_mm / inp.spacing, 1)))
         region = remove_small_holes(region, max_size=max_size)
         if inp.forced_bg is not None:
             region &= ~inp.forced_bg
     return region
+
+
+def _update(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.ndarray:
+    """A later interaction on a blob changes the last result only where it acts.
+
+    The last result grows only by the parts of the candidate ``region`` outside it that a new
+    positive click or painted voxel lies in (leaks removed earlier do not come back with the next
+    click; old negative clicks compete for those parts), and a new negative click only takes back
+    the error it sits in (``_take_back``).
+    """
+    previous = inp.previous if inp.forced_bg is None else inp.previous & ~inp.forced_bg
+    painted = inp.forced_fg if inp.forced_fg is not None else np.zeros_like(region)
+    fresh = stamp(region.shape, inp.fresh_positive, 1) | painted
+    outside = region & ~previous
+    growth = _components_with(cc3d.connected_components(outside, connectivity=6), fresh & outside)
+    result = previous | growth
+    pos = (stamp(region.shape, inp.positive, 1) | painted) & result
+    neg_radius = _neg_radius(inp.spacing)
+    if growth.any():
+        old = stamp(region.shape, inp.negative, neg_radius) & growth & ~pos
+        if old.any():
+            result = previous | _split(inp.gradient, result, pos | previous, old)
+    neg = stamp(region.shape, inp.fresh_negative, neg_radius) & result & ~pos
+    if neg.any() and pos.any():
+        result = _take_back(inp, result, pos, neg, inp.fresh_negative, profile)
+    new = result & ~previous
+    if new.any():  # only the new part's boundary is snapped (the kept one was, when it was new)
+        result |= snap_boundary(inp, result) & ndimage.binary_dilation(new)
+    return _fill_holes(inp, result, profile)
+
+
+def _neg_radius(spacing: np.ndarray) -> int:
+    return max(1, int(round(3.0 / float(spacing.min()))))
+
+
+def _split(gradient: np.ndarray, area: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    """The positive side of a marker watershed of the gradient over ``area``."""
+    markers = np.zeros(area.shape, dtype=np.int32)
+    markers[pos & area] = 1
+    markers[neg & area & ~pos] = 2
+    sub = bbox_slices(area)
+    out = np.zeros_like(area)
+    out[sub] = watershed(gradient[sub], markers[sub], mask=area[sub]) == 1
+    return out
+
+
+def _take_back(inp: RoiInputs, current: np.ndarray, pos: np.ndarray, neg: np.ndarray, clicks: np.ndarray,
+               profile: TargetProfile) -> np.ndarray:
+    """``current`` minus the error the negative markers ``neg`` (of ``clicks``) sit in.
+
+    The error is what the clicks win in a watershed against the positive evidence, as far as it
+    is connected to them. Guard: the part of it outside the clicks' contest zones (``contest.py``)
+    must be small (``FAR_REMOVAL`` of the object) and, when it is not tiny, look like the clicked
+    voxels rather than the object; otherwise the flood went through a weak edge into the object
+    and only the contest zones are open to the clicks.
+    """
+    removed = current & ~_split(inp.gradient, current, pos, neg)
+    removed = _components_with(cc3d.connected_components(removed | neg, connectivity=26), neg) & current
+    size = int(current.sum())
+    plausible = size * float(np.prod(inp.spacing)) / 1000.0 <= profile.max_volume_ml  # else it is mostly leak
+    if plausible and removed.sum() > TINY_REMOVAL * size:
+        zone = current & ~protected(current, current, inp.gradient, inp.spacing, clicks, pos, profile.contest_mm)
+        far = removed & ~zone
+        if far.sum() > FAR_REMOVAL * size or (far.sum() > TINY_REMOVAL * size
+                                               and _looks_like(inp.smooth, far, current & ~removed, neg)):
+            removed = current & ~_split(inp.gradient, current, pos | (current & ~zone), neg)
+    return current & ~removed
+
+
+def _looks_like(image: np.ndarray, part: np.ndarray, kept: np.ndarray, clicked: np.ndarray) -> bool:
+    """True when the median intensity of ``part`` is nearer that of ``kept`` than that of ``clicked``."""
+    if not kept.any() or not clicked.any():
+        return False
+    value = float(np.median(image[part]))
+    return abs(value - float(np.median(image[kept]))) < abs(value - float(np.median(image[clicked])))
 
 
 def snap_boundary(inp: RoiInputs, region: np.ndarray) -> np.ndarray:
@@ -155,28 +246,22 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
     """Split ``region`` between positive and negative seeds by a marker watershed of the gradient."""
     if not len(inp.negative):
         return region
-    neg_radius = max(1, int(round(3.0 / float(inp.spacing.min()))))
-    neg = stamp(region.shape, inp.negative, neg_radius)
+    neg = stamp(region.shape, inp.negative, _neg_radius(inp.spacing))
     if not (neg & region).any():
         return region
     pos = stamp(region.shape, inp.positive, 1)
-    if inp.previous is not None and profile.tubular:  # vessels: only the part of the last result near the click is contested
-        pos |= inp.previous & ~_near(region.shape, inp.negative, inp.spacing, profile.contest_mm)
     if inp.forced_fg is not None:
         pos |= inp.forced_fg
+    if inp.previous is not None and profile.tubular:  # vessels: only the part of the last result near the click is contested
+        pos |= inp.previous & ~_near(region.shape, inp.negative, inp.spacing, profile.contest_mm)
     if inp.base is not None:
         pos |= ndimage.binary_erosion(inp.base, iterations=2)
     pos &= region & ~neg
-    markers = np.zeros(region.shape, dtype=np.int32)
-    markers[pos] = 1
-    markers[neg & region] = 2
-    if not (markers == 1).any():
+    if not pos.any():
         return np.zeros_like(region)
-    sub = bbox_slices(region)
-    ws = watershed(inp.gradient[sub], markers[sub], mask=region[sub])
-    out = np.zeros_like(region)
-    out[sub] = ws == 1
-    return out
+    if not profile.tubular:  # blobs: each negative click only takes back the error it sits in
+        return _take_back(inp, region, pos, neg & region, inp.negative, profile)
+    return _split(inp.gradient, region, pos, neg)
 
 
 def _near(shape: tuple[int, int, int], points: np.ndarray, spacing: np.ndarray, radius_mm: float) -> np.ndarray:

@@ -56,6 +56,9 @@ class TargetState:
     base: tuple[Box, np.ndarray] | None = None  # native mask to refine, cropped
     annotated: tuple[Box, np.ndarray, np.ndarray] | None = None  # annotated slices: box, fg, bg (native)
     overwrite: bool = False
+    fresh_positive: np.ndarray = field(default_factory=_empty)  # positive clicks of the last interaction
+    fresh_negative: np.ndarray = field(default_factory=_empty)  # negative clicks of the last interaction
+    refit: bool = False  # the last interaction brought a mask or a box: the last result is not kept
     level: int | None = None
     level_box: Box | None = None  # bounding box of the last result on the level grid
     level_crop: np.ndarray | None = None  # the last result inside ``level_box``
@@ -67,8 +70,11 @@ class TargetState:
 
     def add(self, inter: Interaction) -> None:
         """Record an interaction (duplicated clicks, as sent by clients that resend all clicks, are skipped)."""
+        known = len(self.positive), len(self.negative)
         self.positive = _append_new(self.positive, inter.positive)
         self.negative = _append_new(self.negative, inter.negative)
+        self.fresh_positive, self.fresh_negative = self.positive[known[0]:], self.negative[known[1]:]
+        self.refit = inter.mask is not None or inter.box is not None
         if len(inter.scribble_fg):
             self.scribble_fg = np.concatenate([self.scribble_fg, inter.scribble_fg])
         if len(inter.scribble_bg):
@@ -381,15 +387,44 @@ class InteractiveSession:
             pts = pts[region.contains(pts)] - origin
             if len(pts):
                 background.append(float(np.median(smooth[tuple(pts.T)])))
-        if not state.profile.tubular:  # vessels of one kind and another overlap in intensity
-            intervals = exclude(intervals, background, noise)
+        narrowed = narrow_near = None
+        if not state.profile.tubular and background:  # vessels of one kind and another overlap in intensity
+            narrowed = exclude(intervals, background, noise)  # ... applied only near the negatives
+            narrow_near = self._near_negatives(state, lev, region)
+        previous = self._previous(state, region)
+        fresh_pos = fresh_neg = None
+        if previous is not None and not state.refit:
+            fresh_pos, fresh_neg = (self._in_region(lev, region, p) for p in (state.fresh_positive,
+                                                                               state.fresh_negative))
+        elif not state.profile.tubular:
+            previous = None
         prior = self.prior_provider(smooth, lev.spacing, state.name) if self.prior_provider else None
         inp = RoiInputs(smooth=smooth, gradient=grad, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
                         intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
                         vesselness=vessel, prior=prior, raw=lev.image[region.slices],
-                        previous=self._previous(state, region))
+                        previous=previous, fresh_positive=fresh_pos, fresh_negative=fresh_neg, narrowed=narrowed, narrow_near=narrow_near)
         return segment(inp, state.profile)
+
+    @staticmethod
+    def _in_region(lev, region: Box, native: np.ndarray) -> np.ndarray:
+        """Native (z, y, x) points -> level points inside ``region``, in region coordinates."""
+        if not len(native):
+            return _empty()
+        pts = lev.to_level(native)
+        return pts[region.contains(pts)] - np.array(region.start)
+
+    def _near_negatives(self, state: TargetState, lev, region: Box) -> np.ndarray:
+        """Voxels of ``region`` within ``contest_mm`` of a negative click or background scribble."""
+        from .propagate import _near
+
+        pts = [state.negative]
+        if len(state.scribble_bg):  # a sample of the painted voxels is enough to place the balls
+            pts.append(state.scribble_bg[:: max(1, len(state.scribble_bg) // 32)])
+        level_pts = lev.to_level(np.concatenate(pts)) - np.array(region.start)
+        reach = np.ceil(state.profile.contest_mm / lev.spacing).astype(int)
+        level_pts = level_pts[np.all((level_pts + reach >= 0) & (level_pts - reach < np.array(region.shape)), axis=1)]
+        return _near(region.shape, level_pts, lev.spacing, state.profile.contest_mm)
 
     def _guard_explosion(self, state: TargetState, lev, region: Box, result: np.ndarray) -> np.ndarray:
         """Leak guard for vessels: a click that more than doubles the vessel keeps, of what it
