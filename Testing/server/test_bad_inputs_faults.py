@@ -25,8 +25,9 @@ import requests
 import SimpleITK as sitk
 
 from medseg_server.atomic import TMP_PREFIX
+from medseg_server.bench.soak import partial_label_files
 from medseg_server.datastore import LocalDatastore
-from medseg_server.imageio import ImageError, image_to_bytes, read_image_bytes
+from medseg_server.imageio import image_to_bytes, read_image_bytes
 from testdata import make_ct
 
 WRITER = r"""
@@ -62,21 +63,6 @@ def _voxels(job: int, shape) -> bytes:
     return (arr * (1 + job % 5)).astype(np.uint8).tobytes()
 
 
-def _partial_files(studies: Path) -> tuple[int, int]:
-    partial = temps = 0
-    for f in (studies / "labels").rglob("*"):
-        if not f.is_file():
-            continue
-        if f.name.startswith(TMP_PREFIX):
-            temps += 1
-            continue
-        try:
-            read_image_bytes(f.read_bytes(), f.name)
-        except ImageError:
-            partial += 1
-    return partial, temps
-
-
 def test_sigkill_during_concurrent_label_writes_loses_no_acknowledged_label(studies: Path) -> None:
     rng = random.Random(7)
     jobs = list(range(40))
@@ -92,13 +78,19 @@ def test_sigkill_during_concurrent_label_writes_loses_no_acknowledged_label(stud
         lines: list[str] = []
         reader = threading.Thread(target=lambda p=proc, out=lines: out.extend(iter(p.stdout.readline, "")), daemon=True)
         reader.start()
-        time.sleep(rng.uniform(0.01, 0.15))  # short enough that most rounds are cut mid-write
+        # let each round acknowledge at least one label (progress even on a loaded machine), then
+        # kill at a random moment of the following writes
+        deadline = time.monotonic() + 60
+        while not any(line.startswith("{") for line in list(lines)) and proc.poll() is None:
+            assert time.monotonic() < deadline, "writer acknowledged nothing in 60 s"
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.12))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(30)
         reader.join(10)
-        found_partial, _ = _partial_files(studies)  # before anything recovers the folder
+        found_partial, _ = partial_label_files(studies)  # before anything recovers the folder
         partial += found_partial
         for line in lines:
             if line.startswith("{"):
@@ -108,7 +100,7 @@ def test_sigkill_during_concurrent_label_writes_loses_no_acknowledged_label(stud
     assert len(acks) == len(jobs)
     store = LocalDatastore(studies)  # start-up recovery, as the server does it
     assert store.verify() == []
-    assert _partial_files(studies) == (0, 0)
+    assert partial_label_files(studies) == (0, 0)
     shape = sitk.GetArrayViewFromImage(store.reference("case_000")).shape
     intact = 0
     for job, ack in acks.items():

@@ -18,13 +18,7 @@ from medseg_server.models.bundle import load_bundle
 from medseg_server.models.predict import entropy_map, uncertainty_score
 from testdata import make_ct
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_entropy_is_zero_when_samples_agree_and_high_when_they_do_not() -> None:

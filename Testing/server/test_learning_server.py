@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import requests
 import SimpleITK as sitk
-import torch
 
 from medseg_server.models.auto_seg import STARTER_DIR
 from testdata import make_ct
@@ -21,13 +20,7 @@ from testdata import make_ct
 FAST_TRAIN = {"iterations": 3, "val_every": 1000, "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """The live server runs in this process; 2 shared cores: one torch thread is many times faster."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

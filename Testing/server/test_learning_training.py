@@ -18,14 +18,7 @@ from medseg_server.training.seg_loop import load_case, split_cases, train_iterat
 from medseg_server.training.versions import UnknownVersion, VersionStore, should_publish
 from testdata import make_ct
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tests share 2 cores with other suites: more torch threads than free cores is many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 SMALL = {"spacing": [2.0, 2.0, 2.0], "patch_size": [16, 32, 32], "roi_size": [16, 32, 32]}

@@ -187,7 +187,7 @@ def _submit_all(server: ServerProcess, jobs: list[int], images: list[str], clien
     return retries[0]
 
 
-def _check_disk(studies: Path) -> tuple[int, int]:
+def partial_label_files(studies: Path) -> tuple[int, int]:
     """(partial label files, temporary files) found on disk right after a SIGKILL."""
     from ..atomic import TMP_PREFIX
     from ..imageio import ImageError, read_image_bytes
@@ -269,7 +269,7 @@ def run_soak(workdir: Path, submissions: int = 100, clients: int = 8, kill_every
     result.per_s = submissions / result.seconds
     server.kill()  # one last kill, then look at the disk before anything recovers it
     result.kills += 1
-    result.partial_files, result.temporaries_after_kill = _check_disk(studies)
+    result.partial_files, result.temporaries_after_kill = partial_label_files(studies)
     server.start()
     result.restarts += 1
     result.acknowledged = len(acks)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import cc3d
+import edt
 import numpy as np
-from scipy import ndimage
 
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
@@ -98,10 +98,19 @@ def coarse_factors(spacing: np.ndarray, finest_mm: float = 2.4) -> tuple[int, in
 def distance_inside(cand: np.ndarray, spacing: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
     """Distance (mm) from each voxel of ``cand`` to the outside, computed on a grid ``factors`` coarser."""
     if factors == (1, 1, 1):
-        return ndimage.distance_transform_edt(cand, sampling=spacing).astype(np.float32)
+        return edt_mm(cand, spacing)
     coarse = _shrink(cand, factors)
-    dist = ndimage.distance_transform_edt(coarse, sampling=spacing * np.array(factors)).astype(np.float32)
-    return _grow(dist, factors, cand.shape)
+    return _grow(edt_mm(coarse, spacing * np.array(factors)), factors, cand.shape)
+
+
+def edt_mm(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """Euclidean distance (mm, float32) from each voxel of ``mask`` to the nearest voxel outside it.
+
+    Same values as ``scipy.ndimage.distance_transform_edt`` (the array border is not outside),
+    several times faster on the sparse candidates of vessels (the ``edt`` package skips empty runs).
+    """
+    return edt.edt(np.ascontiguousarray(mask, dtype=bool), anisotropy=tuple(float(s) for s in spacing),
+                   black_border=False, parallel=1)
 
 
 def remove_thick(cand: np.ndarray, dist: np.ndarray, r_max_mm: float, spacing: np.ndarray,
@@ -110,9 +119,22 @@ def remove_thick(cand: np.ndarray, dist: np.ndarray, r_max_mm: float, spacing: n
     core = dist > r_max_mm
     if not core.any():
         return cand
-    coarse = _shrink(core, factors, any_voxel=True)
-    reach = ndimage.distance_transform_edt(~coarse, sampling=spacing * np.array(factors))
-    return cand & (_grow(reach, factors, cand.shape) > r_max_mm + float(spacing.max()))
+    # only the box around the cores (whole coarse blocks, plus the reach) can change
+    f = np.array(factors)
+    coarse_spacing = spacing * f
+    limit = r_max_mm + float(spacing.max())
+    reach_blocks = int(np.ceil(limit / coarse_spacing.min())) + 1
+    where = np.nonzero(core)
+    lo = np.array([int(w.min()) for w in where]) // f
+    hi = -(-np.array([int(w.max()) + 1 for w in where]) // f)
+    lo = np.maximum(lo - reach_blocks, 0) * f
+    hi = np.minimum((hi + reach_blocks) * f, cand.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    coarse = _shrink(core[box], factors, any_voxel=True)
+    reach = _grow(edt_mm(~coarse, coarse_spacing), factors, core[box].shape)
+    out = cand.copy()
+    out[box] &= reach > limit
+    return out
 
 
 def _shrink(mask: np.ndarray, factors: tuple[int, int, int], any_voxel: bool = False) -> np.ndarray:
