@@ -39,17 +39,19 @@ class InferRequest:
         if len(raw) > 10000:
             raise ModelError(f"too many points in '{key}' ({len(raw)} > 10000)")
         try:
-            pts = np.asarray(raw, dtype=float).reshape(-1, 3) if raw else np.zeros((0, 3))
+            pts = np.asarray(raw, dtype=float) if raw else np.zeros((0, 3))
         except (TypeError, ValueError):
-            raise ModelError(f"'{key}' must be a list of [x, y, z] voxel coordinates") from None
+            pts = None
+        if pts is None or pts.ndim != 2 or pts.shape[1] != 3:
+            raise ModelError(f"'{key}' must be a list of [x, y, z] voxel coordinates")
         if not np.isfinite(pts).all():
             raise ModelError(f"'{key}' holds NaN or infinite coordinates")
         size = np.array(self.image.GetSize())
-        ijk = np.round(pts).astype(int)
-        outside = ((ijk < 0) | (ijk >= size)).any(axis=1)
+        rounded = np.round(pts)
+        outside = ((rounded < 0) | (rounded >= size)).any(axis=1)  # checked before the int cast
         if outside.any():
             raise ModelError(f"point {pts[outside][0].tolist()} in '{key}' is outside the image of size {size.tolist()}")
-        return ijk
+        return rounded.astype(int)
 
 
 @dataclass
