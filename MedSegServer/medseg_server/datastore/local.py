@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 import uuid
@@ -28,9 +29,11 @@ import SimpleITK as sitk
 
 from .. import imageio
 from ..atomic import atomic_write_bytes, remove_stale_temporaries
-from .errors import Conflict, InvalidUpload, NotFound
+from .errors import Conflict, InvalidId, InvalidUpload, NotFound
 from .ids import validate_id
 from .index import Index
+
+log = logging.getLogger(__name__)
 
 RESERVED_DIRS = {"labels", ".medseg", "ground_truth"}
 
@@ -136,7 +139,8 @@ class LocalDatastore:
                 continue
             try:
                 validate_id(image_id)
-            except Exception:
+            except InvalidId:  # a file name that cannot be an image ID (spaces, Unicode...): not served
+                log.warning("skipping %r: not a valid image ID", entry.name)
                 continue
             found.setdefault(image_id, entry.name)
         return found
