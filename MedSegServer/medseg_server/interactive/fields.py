@@ -38,6 +38,22 @@ class LazyField:
             self._done[todo.slices] = True
         return self.data[box.slices]
 
+    def get_where(self, box: Box, mask: np.ndarray) -> np.ndarray:
+        """The field over ``box``, computed now only for the missing tiles that ``mask`` (of box's
+        shape) touches, one tile at a time; elsewhere it may hold zeros."""
+        box = box.clip(self.shape)
+        tiles = box.coarsened((self.tile,) * 3)
+        offset = np.array(box.start) - np.array(tiles.start) * self.tile
+        touched = np.zeros(tiles.shape, dtype=bool)
+        zyx = (np.argwhere(mask) + offset) // self.tile
+        touched[tuple(zyx.T)] = True
+        for t in np.argwhere(touched & ~self._done[tiles.slices]) + np.array(tiles.start):
+            one = Box(tuple(int(v) for v in t), tuple(int(v) + 1 for v in t))
+            voxels = one.scaled((self.tile,) * 3).clip(self.shape)
+            self.data[voxels.slices] = self._compute(voxels)
+            self._done[one.slices] = True
+        return self.data[box.slices]
+
     def computed_fraction(self) -> float:
         """Share of tiles already computed."""
         return float(self._done.mean())

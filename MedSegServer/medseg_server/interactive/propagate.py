@@ -10,6 +10,7 @@ it sits in and the cut follows the strongest edge in between.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import cc3d
@@ -32,7 +33,8 @@ class RoiInputs:
     """Everything a step needs, cropped to the region (level voxels, region coordinates)."""
 
     smooth: np.ndarray
-    gradient: np.ndarray
+    gradient_of: Callable[[np.ndarray | None], np.ndarray]  # gradient magnitude over the region (valid at
+    # least on the tiles a given mask touches; None: everywhere), computed on first use
     spacing: np.ndarray
     positive: np.ndarray  # (N, 3) zyx
     negative: np.ndarray  # (M, 3) zyx
@@ -49,6 +51,15 @@ class RoiInputs:
     fresh_negative: np.ndarray | None = None  # negatives of this interaction (None: no last result to update)
     narrowed: list[Interval] | None = None  # ``intervals`` shrunk away from the negatives' intensities ...
     narrow_near: np.ndarray | None = None  # ... which apply only here (near the negatives)
+
+    @property
+    def gradient(self) -> np.ndarray:
+        """Gradient magnitude over the region; only watersheds and contest zones (negative clicks) need it."""
+        return self.gradient_of(None)
+
+    def gradient_on(self, mask: np.ndarray) -> np.ndarray:
+        """Gradient magnitude over the region, valid (computed) at least where ``mask`` is."""
+        return self.gradient_of(mask)
 
 
 def ellipsoid(radius_mm: float, spacing: np.ndarray) -> np.ndarray:
@@ -261,7 +272,7 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
         return np.zeros_like(region)
     if not profile.tubular:  # blobs: each negative click only takes back the error it sits in
         return _take_back(inp, region, pos, neg & region, inp.negative, profile)
-    return _split(inp.gradient, region, pos, neg)
+    return _split(inp.gradient_on(region), region, pos, neg)  # sparse vessels: their tiles only
 
 
 def _near(shape: tuple[int, int, int], points: np.ndarray, spacing: np.ndarray, radius_mm: float) -> np.ndarray:

@@ -347,7 +347,9 @@ class InteractiveSession:
                         negatives: np.ndarray) -> np.ndarray:
         f = lev.factors
         smooth = lev.field("smooth").get(region)
-        grad = lev.field("gradient").get(region)
+        gradient_field = lev.field("gradient")
+        if not state.profile.tubular:  # blobs: every negative click needs it, compute it with the first click
+            gradient_field.get(region)
         vessel = lev.field("vesselness").get(region) if state.profile.use_vesselness else None
         origin = np.array(region.start)
         seeds_roi = seeds[region.contains(seeds)] - origin if len(seeds) else _empty()
@@ -399,7 +401,10 @@ class InteractiveSession:
         elif not state.profile.tubular:
             previous = None
         prior = self.prior_provider(smooth, lev.spacing, state.name) if self.prior_provider else None
-        inp = RoiInputs(smooth=smooth, gradient=grad, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
+        def gradient_of(mask: np.ndarray | None) -> np.ndarray:  # computed only when a watershed needs it
+            return gradient_field.get(region) if mask is None else gradient_field.get_where(region, mask)
+
+        inp = RoiInputs(smooth=smooth, gradient_of=gradient_of, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
                         intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
                         vesselness=vessel, prior=prior, raw=lev.image[region.slices],
