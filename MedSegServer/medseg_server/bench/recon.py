@@ -27,6 +27,8 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per surface and method (the fastest counts)")
     p.add_argument("--real", type=Path, default=REAL_LABELS, help="real label map (TotalSegmentator values)")
     p.add_argument("--out", type=Path, default=Path("bench-recon.json"))
+    p.add_argument("--smp", choices=("Sequential", "STDThread"), default="Sequential",
+                   help="vtkSMPTools backend of this process: applies to both methods alike (default Sequential)")
     p.set_defaults(func=run)
 
 
@@ -147,13 +149,31 @@ def _root_scores(arr: np.ndarray, grid, liver_value: int, ivc_value: int):
     return {"portal_vein": lambda m: hilum_score(m, liver, grid), "hepatic_veins": lambda m: ostium_score(m, ivc, grid)}
 
 
+def _settings(smp: str) -> dict:
+    """Process-wide VTK threading (shared by both methods) and each method's surface parameters."""
+    import dataclasses
+
+    import slicer
+    import vtk
+
+    from ..recon.surfaces import SurfaceParams
+
+    vtk.vtkSMPTools.SetBackend(smp)
+    rule = slicer.vtkBinaryLabelmapToClosedSurfaceConversionRule()
+    names = (rule.GetSmoothingFactorParameterName(), rule.GetDecimationFactorParameterName(),
+             rule.GetComputeSurfaceNormalsParameterName(), rule.GetConversionMethodParameterName())
+    return {"smp_backend": vtk.vtkSMPTools.GetBackend(), "smp_threads": vtk.vtkSMPTools.GetEstimatedNumberOfThreads(),
+            "ours": dataclasses.asdict(SurfaceParams()),
+            "slicer": {n: rule.GetConversionParameter(n) for n in names}}
+
+
 def run(args: argparse.Namespace) -> int:
     from ..synth import make_phantom
     from ..vessels.centerline import extract_centerlines
     from ..vessels.evaluate import compare
     from ..vessels.grid import Grid
 
-    results: dict = {"phantoms": [], "real": None}
+    results: dict = {"settings": _settings(getattr(args, "smp", "Sequential")), "phantoms": [], "real": None}
     for i in range(args.cases):
         p = make_phantom(args.seed + i)
         arr = sitk.GetArrayFromImage(p.label)
@@ -246,7 +266,7 @@ def _print(results: dict) -> None:
         for method, s in results["real"]["centerlines"]["portal_vein"].items():
             print(f"real      portal_vein    {method:<12} branches {s['branches']}, bifurcations {s['bifurcations']}")
     print()
-    print(json.dumps(results["summary"], indent=1))
+    print(json.dumps({"settings": results["settings"], "summary": results["summary"]}, indent=1))
 
 
 def bench_all(out_dir: Path) -> int:

@@ -54,7 +54,7 @@ def _check_label(label: sitk.Image, image: sitk.Image | None) -> np.ndarray:
 
 def _options(options: dict | None) -> dict:
     opts = {"generation": 2, "plane": None, "resect_territories": None, "separate": "auto",
-            "smoothing_iterations": 15, "decimate": 0.0, "centerlines": True}
+            "smoothing_iterations": SurfaceParams.smoothing_iterations, "decimate": 0.0, "centerlines": True}
     for key, value in (options or {}).items():
         if key not in opts:
             raise ReconError(f"unknown option {key!r}; known: {', '.join(sorted(opts))}")
