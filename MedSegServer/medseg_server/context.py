@@ -44,7 +44,7 @@ def build_context(settings: Settings) -> AppContext:
     """Open the datastore and register the models, trainers, strategies and scoring methods."""
     datastore = open_datastore(settings)  # the studies folder, or a PACS with --dicomweb
     state = settings.state_dir
-    models = default_registry(state / "models")
+    models = default_registry(state / "models", interactive_prior=settings.interactive_prior)
     trainers: dict[str, BackgroundJob] = {}
     threshold = models.get("threshold_liver")
     if isinstance(threshold, ThresholdLiverModel):

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list, description="Browser origins allowed (none by default).")
     lease_ttl_s: float = Field(default=900.0, gt=0, description="How long an image stays leased without renewal.")
     require_lease: bool | None = Field(default=None, description="Label submission needs the lease (default: with auth).")
+    interactive_prior: bool = Field(
+        default=True, description="Interactive targets start from the published auto_seg model where its validation "
+                                  "Dice for the class is high enough (computed in the background per session).")
 
     @property
     def auth_enabled(self) -> bool:

@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from interactive_volumes import two_blobs
 from livetools import LiveServer, free_port
+from medseg_server.labels import LABELS
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +85,11 @@ def test_lease_expires_with_410_and_unknown_is_404(server):
 def test_concurrent_sessions_do_not_mix(server):
     sids = [_open(server.url)["session_id"] for _ in range(2)]
     clicks = [[20, 32, 20], [48, 32, 20]]
+    labels = ["tumour", "ivc"]  # the two blobs touch through a bridge: different targets tell the sessions apart
     results: dict[int, httpx.Response] = {}
 
     def work(i: int) -> None:
-        results[i] = _interact(server.url, sids[i], {"label": "tumour", "foreground": [clicks[i]]})
+        results[i] = _interact(server.url, sids[i], {"label": labels[i], "foreground": [clicks[i]]})
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
     for t in threads:
@@ -102,7 +104,8 @@ def test_concurrent_sessions_do_not_mix(server):
         p.write_bytes(data)
         maps.append(sitk.GetArrayFromImage(sitk.ReadImage(str(p))))
     assert maps[0].sum() > 0 and maps[1].sum() > 0
-    assert not np.array_equal(maps[0], maps[1])  # each session kept its own click
+    for got, name in zip(maps, labels, strict=True):  # each session holds its own target only
+        assert set(np.unique(got).tolist()) == {0, LABELS[name]}
 
 
 @pytest.mark.parametrize("params", [

@@ -21,7 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..atomic import atomic_write_bytes
-from ..interactive import Interaction, InteractiveSession
+from ..interactive import Interaction, InteractiveSession, PriorProvider
 from ..interactive.boxes import Box
 from ..labels import parse_classes
 from .clicks import dice, first_box, next_click, noc
@@ -96,12 +96,16 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_engine(image: sitk.Image, gt: np.ndarray, name: str, clicks: int, box: bool) -> dict[str, Any]:
-    """One class on one case with our engine; the clicks it got are returned for the baseline."""
+def run_engine(image: sitk.Image, gt: np.ndarray, name: str, clicks: int, box: bool,
+               prior_provider: PriorProvider | None = None) -> dict[str, Any]:
+    """One class on one case with our engine; the clicks it got are returned for the baseline.
+    With ``prior_provider``, the model's answer is awaited before the first click."""
     spacing = np.array(image.GetSpacing()[::-1])
     t0 = time.perf_counter()
-    session = InteractiveSession(image)
+    session = InteractiveSession(image, prior_provider=prior_provider)
     open_s = time.perf_counter() - t0
+    if session.prior is not None:
+        session.prior.wait()
     events: list[dict[str, Any]] = []
     dices, lat = [], []
     pred = np.zeros_like(gt)

@@ -49,8 +49,10 @@ class Lease:
         return {
             "session_id": self.id, "image": self.image_id, "size": list(s.size), "spacing": list(s.geometry[1]),
             "ttl": self.ttl, "expires_at": self.last_access + self.ttl, "open_seconds": round(s.open_seconds, 3),
-            "targets": {n: {"value": t.value, "interactions": t.interactions} for n, t in s.targets.items()},
+            "targets": {n: {"value": t.value, "interactions": t.interactions, "from_model": t.from_model}
+                        for n, t in s.targets.items()},
             "labels": s.target_values, "undo_depth": len(s._undo),
+            "prior": s.prior.as_json() if s.prior is not None else None,
         }
 
 

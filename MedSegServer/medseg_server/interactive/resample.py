@@ -26,16 +26,23 @@ def to_level(native_full: np.ndarray, level_box: Box, factors: tuple[int, int, i
     return block_fraction(native_full[native_box.slices], factors, level_box.shape) >= 0.5
 
 
-def to_native(level_crop: np.ndarray, level_box: Box, factors: tuple[int, int, int], native_box: Box) -> np.ndarray:
-    """Linear interpolation of a level mask crop onto ``native_box``, thresholded at one half."""
+def interpolate(level_crop: np.ndarray, level_box: Box, factors: tuple[int, int, int], box: Box) -> np.ndarray:
+    """Linear interpolation (float32, 0..1) of a level mask crop onto ``box`` of a grid ``factors`` finer."""
     if factors == (1, 1, 1):
-        return level_crop[level_box.relative(native_box)].copy()
+        return level_crop[level_box.relative(box)].astype(np.float32)
     img = sitk.GetImageFromArray(level_crop.astype(np.float32))
     f = np.array(factors, dtype=float)
     origin = np.array(level_box.start) * f + (f - 1) / 2.0
     img.SetOrigin(origin[::-1].tolist())
     img.SetSpacing(f[::-1].tolist())
-    ref = sitk.Image([int(s) for s in native_box.shape[::-1]], sitk.sitkFloat32)
-    ref.SetOrigin([float(v) for v in native_box.start[::-1]])
+    ref = sitk.Image([int(s) for s in box.shape[::-1]], sitk.sitkFloat32)
+    ref.SetOrigin([float(v) for v in box.start[::-1]])
     out = sitk.Resample(img, ref, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
-    return sitk.GetArrayViewFromImage(out) > 0.5
+    return sitk.GetArrayFromImage(out)
+
+
+def to_native(level_crop: np.ndarray, level_box: Box, factors: tuple[int, int, int], native_box: Box) -> np.ndarray:
+    """Linear interpolation of a level mask crop onto ``native_box``, thresholded at one half."""
+    if factors == (1, 1, 1):
+        return level_crop[level_box.relative(native_box)].copy()
+    return interpolate(level_crop, level_box, factors, native_box) > 0.5

@@ -22,15 +22,17 @@ from . import tubular
 from .boxes import Box
 from .intensity import Interval, exclude, interval, localise, seed_samples
 from .interactions import Interaction, InteractionError
+from .model_prior import CLICK_REACH_MM, ZONE_MARGIN_MM, ModelPrior, extend_zone, grow_zone
 from .profiles import TargetProfile, profile_for
 from .propagate import RoiInputs, segment, stamp
 from .pyramid import Pyramid
+from .refine import CONTEXT, trim_rim
 from .resample import block_fraction, to_native
 from .sparse import interpolate_slices
 
-# A learned model's hook: (level image crop, level spacing (z, y, x), target name) -> foreground
-# probability on the same crop, or None when it has nothing to say.
-PriorProvider = Callable[[np.ndarray, np.ndarray, str], "np.ndarray | None"]
+# A learned model's hook: called once when a session opens, with its image; answers the model's
+# prior for that image (computed in the background) or None when it has nothing to say.
+PriorProvider = Callable[[sitk.Image], "ModelPrior | None"]
 
 MAX_UNDO = 50
 MAX_EXPANSIONS = 3
@@ -63,6 +65,8 @@ class TargetState:
     level_box: Box | None = None  # bounding box of the last result on the level grid
     level_crop: np.ndarray | None = None  # the last result inside ``level_box``
     interactions: int = 0
+    zone: tuple[Box, np.ndarray] | None = None  # native zone the target must stay in (from a model's answer)
+    from_model: str | None = None  # the model whose answer gave ``zone``
 
     def snapshot(self) -> TargetState:
         """A copy that later interactions do not change (results are replaced, never edited in place)."""
@@ -104,12 +108,14 @@ class Update:
     seconds: float
     level: int | None = None
     region: Box | None = None  # native region that was recomputed
+    from_model: str | None = None  # the model whose answer the target started from, if any
 
     def as_json(self) -> dict:
         """JSON form; boxes in (x, y, z) index order."""
         return {
             "target": self.target, "value": self.value, "voxels": self.voxels, "seconds": round(self.seconds, 4),
             "changed": None if self.changed is None else self.changed.as_xyz(), "level": self.level,
+            "from_model": self.from_model,
         }
 
 
@@ -136,7 +142,7 @@ class InteractiveSession:
         self.labels = np.zeros(self.pyramid.native_shape, dtype=np.uint8)
         self.target_values = dict(targets or LABELS)
         self.targets: dict[str, TargetState] = {}
-        self.prior_provider = prior_provider
+        self.prior = prior_provider(image) if prior_provider is not None else None
         self._undo: list[_UndoRecord] = []
         self.lock = threading.Lock()
         self.open_seconds = time.perf_counter() - t0
@@ -163,10 +169,16 @@ class InteractiveSession:
         existed = name in self.targets
         state = self.target(name)
         before = state.snapshot() if existed else None
+        first = state.interactions == 0
         state.add(inter)
         if inter.mask is not None:
             self._set_base(state, inter)
+        elif first:
+            self._start_from_model(state, inter)
+        else:
+            self._follow_positive_clicks(state)
         update = self._recompute(state, t0)
+        update.from_model = state.from_model
         self._push(_UndoRecord(name, before, *self._last_change))
         return update
 
@@ -258,6 +270,26 @@ class InteractiveSession:
             box = Box.of_mask(inter.mask)
             state.base = (box, inter.mask[box.slices].copy())
             state.annotated = None
+
+    def _start_from_model(self, state: TargetState, inter: Interaction) -> None:
+        """First click on a target inside the model's answer: the target stays within the model's
+        component there (grown by ``ZONE_MARGIN_MM``); the image decides the boundary inside it."""
+        if self.prior is None or not len(inter.positive) or inter.box is not None:
+            return
+        found = self.prior.component_at(state.name, inter.positive[0])
+        if found is not None:
+            spacing = self.pyramid.levels[0].spacing
+            state.zone = grow_zone(found, ZONE_MARGIN_MM, spacing, self.shape)
+            if len(inter.positive) > 1:  # clients that resend every click: the others open the zone too
+                state.zone = extend_zone(state.zone, inter.positive[1:], CLICK_REACH_MM, spacing, self.shape)
+            state.from_model = self.prior.source
+
+    def _follow_positive_clicks(self, state: TargetState) -> None:
+        """Positive clicks after the first open the model's zone around themselves: the model
+        was too tight there, or missed that part of the target."""
+        if state.zone is not None and len(state.fresh_positive):
+            state.zone = extend_zone(state.zone, state.fresh_positive, CLICK_REACH_MM,
+                                     self.pyramid.levels[0].spacing, self.shape)
 
     def _choose_level(self, state: TargetState) -> int:
         if state.level is None:
@@ -371,6 +403,8 @@ class InteractiveSession:
             inside = np.zeros(region.shape, dtype=bool)
             inside[region.relative(state.box.coarsened(f).intersect(region))] = True
             forced_bg |= ~inside
+        if state.zone is not None:
+            forced_bg |= ~self._native_to_region(state.zone, region, f)
         base = limit = None
         if state.base is not None:
             base = self._native_to_region(state.base, region, f)
@@ -400,14 +434,13 @@ class InteractiveSession:
                                                                                state.fresh_negative))
         elif not state.profile.tubular:
             previous = None
-        prior = self.prior_provider(smooth, lev.spacing, state.name) if self.prior_provider else None
         def gradient_of(mask: np.ndarray | None) -> np.ndarray:  # computed only when a watershed needs it
             return gradient_field.get(region) if mask is None else gradient_field.get_where(region, mask)
 
         inp = RoiInputs(smooth=smooth, gradient_of=gradient_of, spacing=lev.spacing, positive=seeds_roi, negative=neg_roi,
                         intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
-                        vesselness=vessel, prior=prior, raw=lev.image[region.slices],
+                        vesselness=vessel, raw=lev.image[region.slices],
                         previous=previous, fresh_positive=fresh_pos, fresh_negative=fresh_neg, narrowed=narrowed, narrow_near=narrow_near)
         return segment(inp, state.profile)
 
@@ -479,7 +512,7 @@ class InteractiveSession:
         if diff_box is None:
             return Update(state.name, state.value, None, self.count(state.name), time.perf_counter() - t0,
                           self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
-        lvl_box = diff_box.grow(2).clip(lev.shape)
+        lvl_box = diff_box.grow(2 if state.profile.tubular else 2 + CONTEXT).clip(lev.shape)
         native_box = diff_box.grow(1).scaled(f).clip(self.shape)
         # native voxels past the last whole block belong to the last level voxel
         stop = list(native_box.stop)
@@ -492,6 +525,8 @@ class InteractiveSession:
             common = new_box.intersect(lvl_box)
             if not common.empty():
                 new_crop[lvl_box.relative(common)] = state.level_crop[new_box.relative(common)]
+        if not state.profile.tubular:  # blobs: their rim is checked against the local surroundings
+            new_crop = trim_rim(new_crop, lev.field("smooth").get(lvl_box))
         target_native = to_native(new_crop, lvl_box, f, native_box)
         crop = self.labels[native_box.slices]
         mine = crop == state.value

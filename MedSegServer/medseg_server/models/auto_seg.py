@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 import torch
 
 from ..labels import LABELS
@@ -113,18 +114,23 @@ class AutoSegModel(InferTask):
 
     # ------------------------------------------------------------- inference
     def infer(self, request: InferRequest) -> InferResult:
-        bundle, version = self.bundle()
         overlap = float(request.params.get("overlap", 0.25))
         if not 0.0 <= overlap < 1.0:
             raise ModelError("overlap must be in [0, 1)")
-        ref, array = image_to_input(request.image, bundle.config)
-        with self._lock:
-            probs = predict_probs(bundle.net, array, bundle.config, self.device, overlap=overlap)
-        label = probs_to_image_grid(probs, ref, request.image)
-        valid = np.isin(label, list(bundle.config["labels"].values()))
-        label[~valid] = 0
+        bundle, version = self.bundle()
+        label = self.predict_labels(request.image, overlap, bundle)
         return InferResult(label_like(label, request.image),
                            {"label_names": dict(bundle.config["labels"]), "model_version": version})
+
+    def predict_labels(self, image: sitk.Image, overlap: float = 0.25, bundle: Bundle | None = None) -> np.ndarray:
+        """The arg-max label map (z, y, x) of the published model on ``image``'s own grid."""
+        bundle = bundle or self.bundle()[0]
+        ref, array = image_to_input(image, bundle.config)
+        with self._lock:
+            probs = predict_probs(bundle.net, array, bundle.config, self.device, overlap=overlap)
+        label = probs_to_image_grid(probs, ref, image)
+        label[~np.isin(label, list(bundle.config["labels"].values()))] = 0
+        return label
 
 
 def _is_bundle_zip(data: bytes) -> bool:

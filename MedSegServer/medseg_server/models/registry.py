@@ -33,12 +33,15 @@ class ModelRegistry:
         return self._models.items()
 
 
-def default_registry(model_dir: Path) -> ModelRegistry:
-    """The models every MedSeg server offers."""
+def default_registry(model_dir: Path, interactive_prior: bool = True) -> ModelRegistry:
+    """The models every MedSeg server offers; with ``interactive_prior`` the interactive engine
+    starts its targets from ``auto_seg``'s answer where that model is trusted."""
     registry = ModelRegistry()
     registry.add(ThresholdLiverModel(model_dir / "threshold_liver" / "weights.json"))
-    registry.add(AutoSegModel(model_dir / "auto_seg"))
+    auto_seg = AutoSegModel(model_dir / "auto_seg")
+    registry.add(auto_seg)
     from ..interactive.model import InteractiveModel  # late import: the engine imports models.base
+    from ..interactive.model_prior import auto_seg_prior
 
-    registry.add(InteractiveModel())
+    registry.add(InteractiveModel(prior_provider=auto_seg_prior(auto_seg) if interactive_prior else None))
     return registry
