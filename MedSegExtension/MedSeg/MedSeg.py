@@ -426,7 +426,10 @@ class MedSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
             def apply(answer):
                 count = self.logic.controller.apply_interaction(answer, volume, segmentation, segment)
-                self.ui.interactStatusLabel.text = _("{segment}: {n} voxels").format(segment=segment, n=count)
+                status = _("{segment}: {n} voxels").format(segment=segment, n=count)
+                if answer.from_model:
+                    status += " " + _("(started from {model})").format(model=answer.from_model)
+                self.ui.interactStatusLabel.text = status
                 self._refreshSegments(segmentation)
 
             self._runJob(_("Interaction"), lambda job: self.logic.controller.fetch_interaction(captured, interaction), apply)

@@ -209,3 +209,31 @@ def test_connect_errors_are_clear(scene, tmp_path):
         ServerDescription.from_info({"models": {}, "config": {"x": 1}})
     with pytest.raises(IncompatibleServer, match="models"):
         ServerDescription.from_info({"name": "nginx"})
+
+
+def test_clicks_say_when_the_segment_started_from_the_model(scene, controller):
+    """With the server's model prior on (the default), a liver click on a phantom the starter weights
+    never saw reports, once the model has answered, that the segment started from ``auto_seg``."""
+    import time
+
+    from medseg_server.synth import make_phantom
+    from MedSegLib.mrml import segments, volumes
+
+    phantom = make_phantom(100, shape=(128, 128, 48), spacing=(3.0, 3.0, 5.0))
+    truth = sitk.GetArrayFromImage(phantom.label) == 1
+    volume = volumes.add_volume(scene, phantom.image, "prior case")
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode")
+    k, j, i = np.argwhere(truth).mean(axis=0).round().astype(int)
+    assert truth[k, j, i]
+    positive = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode")
+    positive.AddControlPoint(*_ras_of(phantom.image, (i, j, k)))
+    captured = controller.capture_volume(volume)
+    interaction = controller.capture_interaction(volume, positive, None, None, "liver")
+    deadline = time.monotonic() + 90
+    answer = controller.fetch_interaction(captured, interaction)  # opens the server session: model starts
+    while not answer.from_model and time.monotonic() < deadline:
+        time.sleep(1.0)
+        answer = controller.fetch_interaction(captured, interaction)
+    assert answer.from_model.startswith("auto_seg v")
+    controller.apply_interaction(answer, volume, segmentation, "liver")
+    assert _dice(segments.segment_mask(segmentation, "liver", volume), truth) > 0.8

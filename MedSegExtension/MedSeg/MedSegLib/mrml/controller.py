@@ -77,6 +77,12 @@ class LabelAnswer:
     label: sitk.Image
     params: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def from_model(self) -> str:
+        """The learned model the interactive engine started this segment from ("" when none)."""
+        update = self.params.get("update")
+        return str(update.get("from_model") or "") if isinstance(update, dict) else ""
+
 
 @dataclass
 class EngineInput:
