@@ -1,22 +1,34 @@
 """Implementation of ``medseg bench learning`` (imported on use: it loads torch): does active learning reach a given Dice with fewer labelled cases?
 
-Simulates an annotation team on a synthetic cohort. The cases are split once into held-out test
-cases and a pool; a model is trained from scratch on a few initial cases; then, for each strategy
-(``random`` = the baseline, and uncertainty strategies), rounds of
+Simulates an annotation team on a synthetic cohort whose cases differ the way real ones do
+(contrast phase, dose, body size, field of view: ``synth.variation``). The cohort is split once
+into held-out test cases and a pool. For every seed and strategy (``random`` = the baseline, and
+the uncertainty strategies), starting from the same model, rounds of
 
     pick the next case(s) -> submit its ground truth as the correction -> fine-tune -> test Dice
 
 use the same training code as the server (``training.seg_loop``) and the same uncertainty code
-(``activelearning.uncertainty``). Prints the learning curves, writes RESULT.json and a PNG plot.
-Target: uncertainty reaches random's final Dice with >= 20 % fewer labelled cases.
+(``models.predict``). Design choices (see ``learning_design`` in the result JSON):
+
+- start model: the shipped starter weights (what a site starts from) or a model trained from
+  scratch on ``--initial`` pool cases;
+- warm start: each round fine-tunes the previous round's model for a fixed number of iterations
+  (what the server's fine-tuning does; the cost per round is constant and equal for all strategies);
+- determinism: torch and numpy are seeded per (seed, round); a seed fixes the random order, the
+  initial cases, the candidate subsets and the training randomness, and every strategy of a seed
+  starts from the same model (paired comparison);
+- the curves are averaged over the seeds (mean +- std); "cases to reach random's final Dice" is
+  read off the mean curves by linear interpolation, and per seed.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +36,43 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write, atomic_write_bytes
-from ..models.bundle import new_bundle
+from ..models.bundle import load_bundle, new_bundle
 from ..models.predict import entropy_map, mc_dropout_samples, tta_samples, uncertainty_score
 from ..training.seg_loop import Case, Timer, evaluate, load_case, train_iterations
 
 STRATEGIES = ("random", "mc_dropout", "tta")
+STARTER = Path(__file__).resolve().parents[1] / "models" / "weights" / "auto_seg"
 
 
-def cohort_cases(folder: Path, make: int, seed: int) -> list[str]:
+# ----------------------------------------------------------------------------------------- cohort
+
+def cohort_cases(folder: Path, make: int, seed: int, varied: bool = True) -> list[str]:
     """Case ids of a cohort folder (``<id>.nii.gz`` + ``ground_truth/<id>.label.nii.gz``); generates
-    ``make`` small phantoms there first when it holds none."""
+    ``make`` small phantoms there first (with acquisition/patient variation when ``varied``) when it holds none."""
     folder.mkdir(parents=True, exist_ok=True)
-    ids = sorted(p.name[: -len(".label.nii.gz")] for p in (folder / "ground_truth").glob("*.label.nii.gz")
-                 if (folder / p.name.replace(".label", "")).exists()) if (folder / "ground_truth").exists() else []
+    gt = folder / "ground_truth"
+    ids = sorted(p.name[: -len(".label.nii.gz")] for p in gt.glob("*.label.nii.gz")
+                 if (folder / p.name.replace(".label", "")).exists()) if gt.exists() else []
     if not ids:
         from ..synth import make_cohort
 
-        print(f"generating {make} phantoms in {folder} ...", flush=True)
-        ids = make_cohort(folder, make, seed, shape=(128, 128, 48), spacing=(3.0, 3.0, 5.0))
+        print(f"generating {make} {'varied' if varied else 'standard'} phantoms in {folder} ...", flush=True)
+        ids = make_cohort(folder, make, seed, shape=(128, 128, 48), spacing=(3.0, 3.0, 5.0), varied=varied)
     return ids
 
+
+def case_meta(folder: Path, case_id: str) -> dict[str, Any]:
+    """Phantom metadata (phase, noise, ...) of a case, empty when the cohort has none."""
+    try:
+        meta = json.loads((folder / "ground_truth" / f"{case_id}.centerlines.json").read_text()).get("meta", {})
+    except (OSError, ValueError):
+        return {}
+    var = meta.get("variation") or {}
+    return {"phase": var.get("phase", "portal_venous"), "noise_std_hu": meta.get("noise_std_hu"),
+            "body_scale": var.get("body_scale", 1.0), "n_tumours": meta.get("n_tumours")}
+
+
+# ------------------------------------------------------------------------------------- simulation
 
 def score_pool(net: torch.nn.Module, pool: list[Case], cfg: dict[str, Any], method: str, samples: int,
                device: torch.device) -> dict[str, float]:
@@ -58,160 +87,329 @@ def score_pool(net: torch.nn.Module, pool: list[Case], cfg: dict[str, Any], meth
     return out
 
 
-def simulate(strategy: str, start_state: dict, cfg: dict[str, Any], labelled: list[Case], pool: list[Case],
-             test: list[Case], args: argparse.Namespace, device: torch.device, start_eval: dict) -> dict[str, Any]:
-    """Rounds of pick -> label -> fine-tune -> test for one strategy, from the shared start model."""
-    bundle = new_bundle(cfg)
-    bundle.net.load_state_dict(copy.deepcopy(start_state))
-    labelled, pool = list(labelled), list(pool)
-    rng = np.random.default_rng(args.seed + 17)
-    curve = [{"labelled": len(labelled), "dice": start_eval["dice"], "per_class": start_eval["per_class"],
-              "picked": [c.case_id for c in labelled], "seconds": 0.0}]
-    for rnd in range(args.rounds):
+def _seeded(seed: int, *parts: int) -> int:
+    """A reproducible 31-bit seed derived from ``seed`` and ``parts``."""
+    return int(np.random.SeedSequence([seed, *parts]).generate_state(1, np.uint32)[0] >> 1)
+
+
+def start_model(args: argparse.Namespace, seed: int, labelled: list[Case], device: torch.device):
+    """The round-0 model of ``seed``: the starter weights, or trained from scratch on ``labelled``."""
+    torch.manual_seed(_seeded(seed, 0))
+    if args.start == "starter":
+        return load_bundle(Path(args.starter))
+    bundle = new_bundle({"network": args.network})
+    train_iterations(bundle.net, labelled, bundle.config, args.iterations_initial, device, lr=args.lr,
+                     seed=_seeded(seed, 0, 1))
+    return bundle
+
+
+def _load_cases(args: argparse.Namespace, cfg: dict[str, Any], ids: list[str]) -> dict[str, Case]:
+    return {cid: load_case(args.cohort / f"{cid}.nii.gz", args.cohort / "ground_truth" / f"{cid}.label.nii.gz",
+                           cfg, cid, cache_dir=args.cohort / ".cache") for cid in ids}
+
+
+def _initial_ids(args: argparse.Namespace, seed: int, pool_ids: list[str]) -> list[str]:
+    rng = np.random.default_rng(_seeded(seed, 1))
+    return [pool_ids[i] for i in rng.permutation(len(pool_ids))[: args.initial]]
+
+
+def initial_state(task: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Weights of the round-0 model of one seed (trained once, shared by its strategies). Worker process."""
+    args, seed = task["args"], task["seed"]
+    torch.set_num_threads(max(1, args.threads))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    initial = _initial_ids(args, seed, list(task["pool"]))
+    cases = _load_cases(args, task["cfg"], initial)
+    bundle = start_model(args, seed, [cases[c] for c in initial], device)
+    return {k: v.cpu() for k, v in bundle.net.state_dict().items()}
+
+
+def simulate(task: dict[str, Any]) -> dict[str, Any]:
+    """One (seed, strategy) run: rounds of pick -> label -> fine-tune -> test. Runs in a worker process."""
+    args, seed, strategy = task["args"], task["seed"], task["strategy"]
+    torch.set_num_threads(max(1, args.threads))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    cases = _load_cases(args, task["cfg"], task["test"] + task["pool"])
+    test = [cases[c] for c in task["test"]]
+    pool_ids = list(task["pool"])
+    initial = _initial_ids(args, seed, pool_ids)
+    labelled = [cases[c] for c in initial]
+    pool = [cases[c] for c in pool_ids if c not in initial]
+    clock = Timer()
+    if args.start == "starter":
+        bundle = load_bundle(Path(args.starter))
+    else:
+        bundle = new_bundle({"network": args.network})
+        bundle.net.load_state_dict(task["start_state"])
+    bundle.net.to(device)
+    cfg = bundle.config
+    metrics = evaluate(bundle.net, test, cfg, device)
+    curve = [{"labelled": len(labelled), "dice": metrics["dice"], "per_class": metrics["per_class"],
+              "picked": initial, "seconds": round(clock(), 1)}]
+    order = np.random.default_rng(_seeded(seed, 2))  # random strategy's order and the candidate subsets
+    for rnd in range(1, args.rounds + 1):
         if not pool:
             break
         clock = Timer()
+        scores: dict[str, float] = {}
         if strategy == "random":
-            order = list(rng.permutation(len(pool)))
-            picks, scores = [pool[i] for i in order[: args.per_round]], {}
+            picks = [pool[i] for i in order.permutation(len(pool))[: args.per_round]]
         else:
-            scores = score_pool(bundle.net, pool, cfg, strategy, args.samples, device)
-            ranked = sorted(pool, key=lambda c: scores[c.case_id], reverse=True)
-            picks = ranked[: args.per_round]
+            cand = pool if not args.candidates or args.candidates >= len(pool) else \
+                [pool[i] for i in sorted(order.choice(len(pool), args.candidates, replace=False))]
+            torch.manual_seed(_seeded(seed, rnd, 3))
+            scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device)
+            picks = sorted(cand, key=lambda c: scores[c.case_id], reverse=True)[: args.per_round]
         pick_s = clock()
         for case in picks:
             pool.remove(case)
             labelled.append(case)
+        torch.manual_seed(_seeded(seed, rnd, 4))
         train_iterations(bundle.net, labelled, cfg, args.iterations_per_round, device, lr=args.lr_finetune,
-                         seed=args.seed + rnd + 1)
+                         seed=_seeded(seed, rnd, 5))
         metrics = evaluate(bundle.net, test, cfg, device)
         curve.append({"labelled": len(labelled), "dice": metrics["dice"], "per_class": metrics["per_class"],
                       "picked": [c.case_id for c in picks],
                       "scores": {c.case_id: round(scores[c.case_id], 5) for c in picks} if scores else None,
                       "pick_seconds": round(pick_s, 1), "seconds": round(clock(), 1)})
-        print(f"  {strategy:>10} round {rnd + 1}: {len(labelled):2d} labelled, test Dice {metrics['dice']:.4f} "
+        print(f"  seed {seed} {strategy:>10} round {rnd}: {len(labelled):2d} labelled, test Dice {metrics['dice']:.4f} "
               f"(picked {', '.join(c.case_id for c in picks)}; {clock():.0f} s)", flush=True)
-    return {"strategy": strategy, "curve": curve}
+    return {"seed": seed, "strategy": strategy, "curve": curve}
 
 
-def cases_to_reach(curve: list[dict[str, Any]], target: float) -> int | None:
-    """Labelled cases at which ``curve`` first reaches ``target`` Dice (None if never)."""
-    for point in curve:
-        if point["dice"] >= target:
-            return point["labelled"]
+# ---------------------------------------------------------------------------------------- metrics
+
+def cases_to_reach(xs: list[float], ys: list[float], target: float) -> float | None:
+    """Labelled cases at which the curve ``(xs, ys)`` first reaches ``target``, linearly interpolated
+    between the two points around the crossing (None if it never does)."""
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if y >= target:
+            if i == 0:
+                return float(x)
+            x0, y0 = xs[i - 1], ys[i - 1]
+            return float(x0 + (x - x0) * (target - y0) / (y - y0))
     return None
 
 
-def monotonic_within(curve: list[dict[str, Any]], noise: float) -> bool:
-    """True when no point falls more than ``noise`` below the best Dice seen before it."""
-    best = -1.0
-    for point in curve:
-        if point["dice"] < best - noise:
+def monotonic_within(ys: list[float], tolerance: list[float] | float) -> bool:
+    """True when no point falls below the best value before it by more than its tolerance."""
+    tol = [tolerance] * len(ys) if isinstance(tolerance, int | float) else list(tolerance)
+    best = -np.inf
+    for y, t in zip(ys, tol, strict=True):
+        if y < best - t:
             return False
-        best = max(best, point["dice"])
+        best = max(best, y)
     return True
 
 
-def summarise(runs: dict[str, dict[str, Any]], noise: float) -> dict[str, Any]:
-    """Savings in labelled cases of each strategy against ``random`` at random's final Dice."""
-    base = runs["random"]["curve"]
-    target = base[-1]["dice"]
-    n_random = base[-1]["labelled"]  # random's final Dice is what it had with all its labelled cases
-    out: dict[str, Any] = {"random_final_dice": target, "random_cases": n_random, "strategies": {}}
-    for name, run in runs.items():
-        curve = run["curve"]
-        n = cases_to_reach(curve, target)
-        saving = None if n is None or not n_random else round(1.0 - n / n_random, 6)
+def mean_curves(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """Per strategy: labelled counts, mean, std and standard error of test Dice over the seeds."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for name in dict.fromkeys(r["strategy"] for r in runs):
+        curves = [r["curve"] for r in runs if r["strategy"] == name]
+        n = min(len(c) for c in curves)
+        table = np.array([[p["dice"] for p in c[:n]] for c in curves], float)
+        sd = table.std(axis=0, ddof=1) if len(curves) > 1 else np.zeros(n)
+        out[name] = {"labelled": [float(p["labelled"]) for p in curves[0][:n]], "mean": table.mean(axis=0).tolist(),
+                     "std": sd.tolist(), "sem": (sd / np.sqrt(len(curves))).tolist(), "seeds": len(curves)}
+    return out
+
+
+def summarise(runs: list[dict[str, Any]], noise_floor: float) -> dict[str, Any]:
+    """Label savings against ``random`` at random's final mean Dice (mean curves and per seed), monotonicity."""
+    curves = mean_curves(runs)
+    base = curves["random"]
+    target, n_random = base["mean"][-1], base["labelled"][-1]
+    n_start = base["labelled"][0]
+    out: dict[str, Any] = {"random_final_dice": target, "random_final_std": base["std"][-1], "random_cases": n_random,
+                           "curves": curves, "strategies": {}}
+    seeds = sorted({r["seed"] for r in runs})
+    random_learned = target > base["mean"][0] + max(noise_floor, 2 * base["sem"][-1])
+    out["random_improved_beyond_noise"] = bool(random_learned)
+    by = {(r["seed"], r["strategy"]): r["curve"] for r in runs}
+    for name, c in curves.items():
+        n = cases_to_reach(c["labelled"], c["mean"], target)
+        saving = None if n is None else round(1.0 - n / n_random, 4)
+        per_seed = []
+        for s in seeds:
+            if (s, name) in by and (s, "random") in by:
+                mine, rand = by[(s, name)], by[(s, "random")]
+                ns = cases_to_reach([p["labelled"] for p in mine], [p["dice"] for p in mine], rand[-1]["dice"])
+                per_seed.append(None if ns is None else round(1.0 - ns / rand[-1]["labelled"], 4))
+        tol = [max(noise_floor, 2 * e) for e in c["sem"]]
+        gains = [float(np.mean([p["dice"] - q["dice"] for p, q in zip(by[(s, name)][1:], by[(s, "random")][1:],
+                                                                      strict=False)]))
+                 for s in seeds if (s, name) in by and (s, "random") in by and len(by[(s, name)]) > 1]
         out["strategies"][name] = {
-            "final_dice": curve[-1]["dice"], "cases_to_reach_random_final": n, "label_saving": saving,
-            "meets_20pct_target": bool(saving is not None and saving >= 0.2) if name != "random" else None,
-            "monotonic_within_noise": monotonic_within(curve, noise),
-            "mean_dice_over_rounds": float(np.mean([p["dice"] for p in curve[1:]])) if len(curve) > 1 else None,
-            "mean_dice_last3": float(np.mean([p["dice"] for p in curve[-3:]])),
+            "final_dice": c["mean"][-1], "final_std": c["std"][-1],
+            "cases_to_reach_random_final": None if n is None else round(n, 2),
+            "label_saving": saving,
+            "label_saving_counting_only_new_labels": None if n is None or n_random == n_start else
+            round(1.0 - (n - n_start) / (n_random - n_start), 4),
+            "label_saving_per_seed": per_seed,
+            "meets_20pct_target": bool(saving is not None and saving >= 0.2 and random_learned)
+            if name != "random" else None,
+            "paired_gain_vs_random": None if name == "random" or not gains else {
+                "mean": float(np.mean(gains)), "sem": float(np.std(gains, ddof=1) / np.sqrt(len(gains)))
+                if len(gains) > 1 else None, "per_seed": [round(g, 4) for g in gains]},
+            "monotonic_within_noise": monotonic_within(c["mean"], tol),
+            "monotonic_tolerance": [round(t, 4) for t in tol],
+            "seeds_monotonic_within_floor": sum(monotonic_within([p["dice"] for p in by[(s, name)]], noise_floor)
+                                                for s in seeds if (s, name) in by),
+            "mean_dice_over_rounds": float(np.mean(c["mean"][1:])) if len(c["mean"]) > 1 else None,
         }
     return out
 
 
-def plot(runs: dict[str, dict[str, Any]], path: Path, title: str) -> None:
-    """Learning curves (test Dice vs labelled cases) as a PNG."""
+def picks_by_phase(runs: list[dict[str, Any]], meta: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """How many picked cases of each contrast phase every strategy labelled (all seeds together)."""
+    out: dict[str, dict[str, int]] = {}
+    for r in runs:
+        counts = out.setdefault(r["strategy"], {})
+        for p in r["curve"][1:]:
+            for cid in p["picked"]:
+                ph = meta.get(cid, {}).get("phase", "?")
+                counts[ph] = counts.get(ph, 0) + 1
+    return out
+
+
+# ---------------------------------------------------------------------------------------- outputs
+
+def plot(summary: dict[str, Any], path: Path, title: str) -> None:
+    """Mean learning curves (test Dice vs labelled cases) with +-1 std bands, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for name, run in runs.items():
-        xs = [p["labelled"] for p in run["curve"]]
-        ys = [p["dice"] for p in run["curve"]]
-        ax.plot(xs, ys, marker="o", label=name, linestyle="--" if name == "random" else "-")
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), dpi=100)
+    for name, c in summary["curves"].items():
+        xs, m, sd = np.array(c["labelled"]), np.array(c["mean"]), np.array(c["std"])
+        line, = ax.plot(xs, m, marker="o", label=f"{name} (n={c['seeds']})", linestyle="--" if name == "random" else "-")
+        ax.fill_between(xs, m - sd, m + sd, color=line.get_color(), alpha=0.15)
+        reach = summary["strategies"][name]["cases_to_reach_random_final"]
+        if name != "random" and reach is not None:
+            ax.axvline(reach, color=line.get_color(), linestyle=":", linewidth=1)
+    ax.axhline(summary["random_final_dice"], color="grey", linewidth=0.8, linestyle=":", label="random's final Dice")
     ax.set_xlabel("labelled cases")
     ax.set_ylabel("mean test Dice (foreground classes)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), suffix=".png")
     plt.close(fig)
 
 
-def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(max(1, args.threads))
-    torch.manual_seed(args.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    total = Timer()
-    ids = cohort_cases(args.cohort, args.make, args.seed)
-    if len(ids) < args.test + args.initial + args.rounds * args.per_round:
-        raise ValueError(f"cohort has {len(ids)} cases; need test + initial + rounds x per-round = "
-                         f"{args.test + args.initial + args.rounds * args.per_round}")
-    rng = np.random.default_rng(args.seed)
-    order = [ids[i] for i in rng.permutation(len(ids))]
-    test_ids, initial_ids, pool_ids = order[: args.test], order[args.test: args.test + args.initial], order[
-        args.test + args.initial:]
-    bundle = new_bundle({"network": args.network})
-    cfg = bundle.config
-    cache = args.cohort / ".cache"
-
-    def load(cid: str) -> Case:
-        return load_case(args.cohort / f"{cid}.nii.gz", args.cohort / "ground_truth" / f"{cid}.label.nii.gz", cfg,
-                         cid, cache_dir=cache)
-
-    test, initial, pool = [load(i) for i in test_ids], [load(i) for i in initial_ids], [load(i) for i in pool_ids]
-    print(f"{len(test)} test, {len(initial)} initial, {len(pool)} pool cases; network {args.network}", flush=True)
-    clock = Timer()
-    train_iterations(bundle.net, initial, cfg, args.iterations_initial, device, lr=args.lr, seed=args.seed)
-    start_eval = evaluate(bundle.net, test, cfg, device)
-    print(f"initial model ({len(initial)} cases, {args.iterations_initial} iterations, {clock():.0f} s): "
-          f"test Dice {start_eval['dice']:.4f}", flush=True)
-    start_state = copy.deepcopy(bundle.net.state_dict())
-    runs = {}
-    for strategy in args.strategies:
-        runs[strategy] = simulate(strategy, start_state, cfg, initial, pool, test, args, device, start_eval)
-    summary = summarise(runs, args.noise)
-    print("\nlearning curves (test Dice by labelled cases):")
-    for name, r in runs.items():
-        print(f"  {name:>10}: " + "  ".join(f"{p['labelled']}:{p['dice']:.3f}" for p in r["curve"]))
-    print(f"\nrandom final Dice {summary['random_final_dice']:.4f} with {summary['random_cases']} labelled cases")
-    for name, s in summary["strategies"].items():
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """The human-readable summary printed at the end and written as RESULT.md."""
+    s, st = result["summary"], result["settings"]
+    lines = [f"# medseg bench learning ({result['created']})", "",
+             f"Cohort: {result['cases']} phantoms (phases "
+             f"{result['phases']}), {len(result['split']['test'])} held-out test cases, pool "
+             f"{len(result['split']['pool'])}; start model: {st['start']}; {st['rounds']} rounds x {st['per_round']} "
+             f"case(s), {st['iterations_per_round']} fine-tuning iterations per round (warm start); "
+             f"{len(st['seeds'])} seeds {st['seeds']}; uncertainty: {st['samples']} samples on "
+             f"{st['candidates'] or 'all'} candidates per round; {result['seconds']:.0f} s, load average "
+             f"{result['load_average']}.", "",
+             "Mean test Dice (+- std over seeds) by labelled cases:", ""]
+    for name, c in s["curves"].items():
+        lines.append(f"- {name}: " + "  ".join(f"{x:g}: {m:.3f}+-{d:.3f}" for x, m, d in
+                                               zip(c["labelled"], c["mean"], c["std"], strict=True)))
+    lines += ["", f"Random's final mean Dice: {s['random_final_dice']:.4f} +- {s['random_final_std']:.4f} "
+              f"with {s['random_cases']:g} labelled cases"
+              + ("." if s["random_improved_beyond_noise"] else
+                 " -- NOT above its start beyond noise, so 'cases to reach it' says nothing about labelling."), ""]
+    for name, v in s["strategies"].items():
+        mono = f"monotonic within noise (2 SEM, floor {st['noise']}): {v['monotonic_within_noise']}; " \
+               f"seeds monotonic within {st['noise']}: {v['seeds_monotonic_within_floor']}/{len(st['seeds'])}"
         if name == "random":
+            lines.append(f"- random: final {v['final_dice']:.4f}; {mono}")
             continue
-        saving = "never reached" if s["label_saving"] is None else f"{100 * s['label_saving']:.0f} % fewer cases"
-        print(f"  {name}: reaches it with {s['cases_to_reach_random_final']} cases ({saving}); "
-              f"final {s['final_dice']:.4f}; target >= 20 %: {'met' if s['meets_20pct_target'] else 'NOT met'}; "
-              f"monotonic within {args.noise}: {s['monotonic_within_noise']}")
-    print("  mean test Dice over the rounds / over the last 3 points (less noisy than one final point): "
-          + "; ".join(f"{n} {s['mean_dice_over_rounds']:.4f} / {s['mean_dice_last3']:.4f}"
-                      for n, s in summary["strategies"].items() if s["mean_dice_over_rounds"] is not None))
+        reach = "never reached" if v["cases_to_reach_random_final"] is None else \
+            f"{v['cases_to_reach_random_final']:g} cases ({100 * v['label_saving']:.0f} % fewer)"
+        per_seed = ", ".join("never" if x is None else f"{100 * x:.0f} %" for x in v["label_saving_per_seed"])
+        g = v["paired_gain_vs_random"]
+        if g:
+            per_seed += (f"; paired Dice gain over random, mean over rounds: {g['mean']:+.4f}"
+                         + (f" +- {g['sem']:.4f} (SEM over seeds)" if g["sem"] is not None else ""))
+        lines.append(f"- {name}: reaches random's final Dice with {reach}; per seed: {per_seed}; final "
+                     f"{v['final_dice']:.4f} +- {v['final_std']:.4f}; target >= 20 % fewer: "
+                     f"{'MET' if v['meets_20pct_target'] else 'NOT met'}; {mono}")
+    lines += ["", "Cases picked per contrast phase (all seeds): " + "; ".join(
+        f"{k} {v}" for k, v in result["picked_by_phase"].items())]
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ main
+
+def run(args: argparse.Namespace) -> int:
+    total = Timer()
+    ids = cohort_cases(args.cohort, args.make, args.cohort_seed, args.varied)
+    need = args.test + args.initial + args.rounds * args.per_round
+    if len(ids) < need:
+        raise ValueError(f"cohort has {len(ids)} cases; need test + initial + rounds x per-round = {need}")
+    split = np.random.default_rng(args.cohort_seed).permutation(len(ids))
+    test_ids, pool_ids = [ids[i] for i in split[: args.test]], [ids[i] for i in split[args.test:]]
+    meta = {cid: case_meta(args.cohort, cid) for cid in ids}
+    cfg = load_bundle(Path(args.starter)).config if args.start == "starter" else new_bundle(
+        {"network": args.network}).config
+    for cid in ids:  # bring every case to the network grid once (cached) before the workers start
+        load_case(args.cohort / f"{cid}.nii.gz", args.cohort / "ground_truth" / f"{cid}.label.nii.gz", cfg, cid,
+                  cache_dir=args.cohort / ".cache")
+    phases: dict[str, int] = {}
+    for cid in ids:
+        phases[meta[cid].get("phase", "?")] = phases.get(meta[cid].get("phase", "?"), 0) + 1
+    print(f"{len(test_ids)} test, {len(pool_ids)} pool cases (phases {phases}); start {args.start}; seeds "
+          f"{args.seeds}; strategies {args.strategies}; {args.jobs} worker(s)", flush=True)
+    slim = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "func"})
+    base = {"args": slim, "cfg": cfg, "test": test_ids, "pool": pool_ids}
+    tasks = [{**base, "seed": s, "strategy": st}
+             for st in sorted(args.strategies, key=lambda x: x == "random") for s in args.seeds]
+    ex = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) if args.jobs > 1 else None
+    mapper = ex.map if ex is not None else map
+    try:
+        if args.start == "scratch":
+            clock = Timer()
+            states = dict(zip(args.seeds, mapper(initial_state, [{**base, "seed": s} for s in args.seeds]),
+                              strict=True))
+            print(f"start models trained ({args.initial} cases, {args.iterations_initial} iterations, "
+                  f"{clock():.0f} s)", flush=True)
+            for t in tasks:
+                t["start_state"] = states[t["seed"]]
+        runs = list(mapper(simulate, tasks))
+    finally:
+        if ex is not None:
+            ex.shutdown()
+    runs.sort(key=lambda r: (STRATEGIES.index(r["strategy"]), r["seed"]))
+    summary = summarise(runs, args.noise)
     png = args.plot or args.out.with_suffix(".png")
-    plot(runs, png, f"Active learning on {len(ids)} phantoms ({len(test)} test)")
     result = {
-        "benchmark": "learning", "cohort": str(args.cohort), "settings": {k: (str(v) if isinstance(v, Path) else v)
-                                                                          for k, v in vars(args).items() if k != "func"},
-        "split": {"test": test_ids, "initial": initial_ids, "pool": pool_ids},
-        "initial": start_eval, "runs": runs, "summary": summary, "plot": str(png),
-        "seconds": round(total(), 1), "device": str(device), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "benchmark": "learning", "cohort": str(args.cohort), "cases": len(ids), "phases": phases,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
+        "learning_design": {
+            "start": "starter weights (what a site starts from)" if args.start == "starter" else
+            f"trained from scratch on {args.initial} random pool cases per seed",
+            "rounds": "warm start: fine-tune the previous round's model, fixed iterations per round (like the "
+                      "server's fine-tuning; equal compute for every strategy)",
+            "pairing": "every strategy of a seed starts from the same model; a seed fixes the random order, "
+                       "candidate subsets and training randomness",
+            "metric": "mean foreground Dice (MONAI DiceMetric, absent classes ignored) on the held-out test cases",
+        },
+        "split": {"test": test_ids, "pool": pool_ids}, "case_meta": meta, "runs": runs, "summary": summary,
+        "picked_by_phase": picks_by_phase(runs, meta), "plot": str(png), "seconds": round(total(), 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()], "device": "cuda" if torch.cuda.is_available() else "cpu",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    kind = "varied" if len(phases) > 1 else "uniform"
+    plot(summary, png, f"Active learning, {len(ids)} {kind} phantoms ({len(test_ids)} test), "
+                       f"{len(args.seeds)} seeds, start {args.start}, mean +- std")
     atomic_write_bytes(args.out, json.dumps(result, indent=1, default=float).encode())
-    print(f"\nwrote {args.out} and {png} ({total():.0f} s)")
+    lines = report_lines(result)
+    md = args.out.with_suffix(".md")
+    atomic_write_bytes(md, ("\n".join(lines + ["", f"![learning curves]({png.name})", ""])).encode())
+    print("\n" + "\n".join(lines[2:]))
+    print(f"\nwrote {args.out}, {md} and {png} ({total():.0f} s)")
     return 0
 
 
@@ -220,4 +418,10 @@ def checked_run(args: argparse.Namespace) -> int:
     bad = [s for s in args.strategies if s not in STRATEGIES]
     if bad or "random" not in args.strategies:
         raise ValueError(f"strategies must include 'random' and come from {', '.join(STRATEGIES)} (got {bad})")
+    if args.start == "scratch" and args.initial < 1:
+        raise ValueError("--start scratch needs --initial >= 1")
+    if not args.seeds:
+        raise ValueError("--seeds must name at least one seed")
+    if args.starter is None:
+        args.starter = STARTER
     return run(args)

@@ -16,37 +16,50 @@ def _run(args: argparse.Namespace) -> int:
     return checked_run(args)
 
 
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
 def register_bench(sub: argparse._SubParsersAction) -> None:
     """Add ``bench learning``."""
-    p = sub.add_parser("learning", help="active learning vs random: test Dice per labelled case (PNG + JSON)")
+    p = sub.add_parser("learning", help="active learning vs random: test Dice per labelled case over seeds (PNG + JSON + MD)")
     p.add_argument("--cohort", type=Path, required=True, help="cohort folder (made with --make N if empty)")
-    p.add_argument("--out", type=Path, required=True, help="result JSON")
+    p.add_argument("--out", type=Path, required=True, help="result JSON (a .md summary and .png plot beside it)")
     p.add_argument("--plot", type=Path, help="PNG (default: RESULT.png)")
-    p.add_argument("--make", type=int, default=20, help="phantoms to generate when the cohort is empty")
+    p.add_argument("--make", type=int, default=36, help="phantoms to generate when the cohort is empty")
+    p.add_argument("--uniform", dest="varied", action="store_false",
+                   help="generate standard portal-venous phantoms only (default: varied phase, dose, size, FOV)")
+    p.add_argument("--cohort-seed", type=int, default=0, help="seed of the generated cohort and of the test split")
     p.add_argument("--strategies", type=lambda s: [x for x in s.split(",") if x], default=["random", "mc_dropout"],
                    help="comma list from random, mc_dropout, tta; 'random' is the baseline and is required")
-    p.add_argument("--test", type=int, default=5, help="held-out test cases")
+    p.add_argument("--seeds", type=_ints, default=[0, 1, 2, 3, 4],
+                   help="comma list of seeds (random order, initial cases, training randomness); curves are averaged")
+    p.add_argument("--test", type=int, default=8, help="held-out test cases (the same for every seed)")
+    p.add_argument("--start", choices=("starter", "scratch"), default="scratch",
+                   help="round-0 model: the shipped starter weights, or trained from scratch on --initial cases")
+    p.add_argument("--starter", type=Path, default=None, help="starter bundle folder (default: the shipped one)")
     p.add_argument("--initial", type=int, default=2, help="labelled cases before the first round")
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--per-round", type=int, default=1, help="cases labelled per round")
-    p.add_argument("--iterations-initial", type=int, default=200)
-    p.add_argument("--iterations-per-round", type=int, default=60)
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--per-round", type=int, default=2, help="cases labelled per round")
+    p.add_argument("--iterations-initial", type=int, default=200, help="from-scratch training of the start model")
+    p.add_argument("--iterations-per-round", type=int, default=50, help="fine-tuning iterations per round (warm start)")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--lr-finetune", type=float, default=1e-3)
-    p.add_argument("--samples", type=int, default=3, help="MC-dropout / TTA samples per pool case")
-    p.add_argument("--network", default="unet_small")
-    p.add_argument("--noise", type=float, default=0.02, help="Dice drop tolerated by the monotonicity check")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (more than the free cores is much slower)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int, default=2, help="MC-dropout / TTA samples per pool case")
+    p.add_argument("--candidates", type=int, default=10,
+                   help="pool cases scored per round (a random subset, 0 = all) to bound the scoring time")
+    p.add_argument("--network", default="unet_small", help="network of a from-scratch start model")
+    p.add_argument("--noise", type=float, default=0.01, help="floor of the Dice drop tolerated by the monotonicity check")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes (each runs one seed x strategy)")
     p.set_defaults(func=_run)
 
 
 def bench_all(out_dir: Path) -> int:
-    """``make bench``: a small simulation (12 phantoms, 4 test cases, 5 rounds), random vs MC-dropout."""
+    """``make bench``: 36 varied phantoms (8 test), 5 seeds, random vs MC-dropout, from scratch, 4 rounds of 2 cases
+    (about 25 minutes on 2 busy cores)."""
     parser = argparse.ArgumentParser()
     register_bench(parser.add_subparsers())
-    args = parser.parse_args([
-        "learning", "--cohort", str(out_dir / "learning-cohort"), "--out", str(out_dir / "learning.json"),
-        "--make", "12", "--test", "4", "--rounds", "5",
-    ])
+    args = parser.parse_args(["learning", "--cohort", str(out_dir / "learning-cohort"),
+                              "--out", str(out_dir / "learning.json")])
     return _run(args)

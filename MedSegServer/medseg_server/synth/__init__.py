@@ -2,9 +2,15 @@
 
 Public API::
 
-    make_phantom(seed, shape=(256, 256, 96), spacing=(1.5, 1.5, 2.5), *, n_tumours=None) -> Phantom
+    make_phantom(seed, shape=(256, 256, 96), spacing=(1.5, 1.5, 2.5), *, n_tumours=None,
+                 variation=None) -> Phantom
     write_case(phantom, out_dir, case_id) -> {"image": Path, "label": Path, "centerlines": Path}
-    make_cohort(out_dir, cases, seed, shape=..., spacing=...) -> ["synth_000", ...]
+    make_cohort(out_dir, cases, seed, shape=..., spacing=..., varied=False) -> ["synth_000", ...]
+
+``variation`` (:class:`.variation.Variation`: contrast phase non-contrast / arterial / portal
+venous, noise, blur, body size, subcutaneous fat, field-of-view shift) departs from the standard
+scan described below; ``make_cohort(varied=True)`` draws one per case (``meta["variation"]``).
+Without it the output is exactly the standard phantom.
 
 Geometry: ``shape`` and ``spacing`` are (x, y, z). Images are LPS with identity direction and
 the volume centre at the physical origin. ``sitk.GetArrayFromImage`` gives (z, y, x) arrays;
@@ -60,5 +66,7 @@ from medseg_server.labels import LABELS
 
 from .cohort import case_seed, make_cohort, write_case
 from .phantom import Phantom, make_phantom
+from .variation import Variation, sample_variation
 
-__all__ = ["LABELS", "Phantom", "case_seed", "make_cohort", "make_phantom", "write_case"]
+__all__ = ["LABELS", "Phantom", "Variation", "case_seed", "make_cohort", "make_phantom", "sample_variation",
+           "write_case"]

@@ -27,6 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="cohort seed (same seed, same cases)")
     p.add_argument("--shape", type=_triple(int), default=(256, 256, 96), help="voxels x,y,z (default 256,256,96)")
     p.add_argument("--spacing", type=_triple(float), default=(1.5, 1.5, 2.5), help="mm x,y,z")
+    p.add_argument("--varied", action="store_true",
+                   help="vary contrast phase, dose, body size and field of view per case (default: standard scans)")
     p.set_defaults(func=run)
 
 
@@ -36,6 +38,6 @@ def run(args: argparse.Namespace) -> int:
     if args.cases < 1:
         raise ValueError("--cases must be at least 1")
     t0 = time.perf_counter()
-    ids = make_cohort(args.out, args.cases, args.seed, args.shape, args.spacing)
+    ids = make_cohort(args.out, args.cases, args.seed, args.shape, args.spacing, varied=args.varied)
     print(f"wrote {len(ids)} phantoms to {args.out} in {time.perf_counter() - t0:.1f} s: {', '.join(ids)}")
     return 0

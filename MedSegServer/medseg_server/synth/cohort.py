@@ -11,6 +11,7 @@ import SimpleITK as sitk
 from medseg_server.atomic import atomic_write, atomic_write_bytes
 
 from .phantom import Phantom, make_phantom
+from .variation import sample_variation
 
 GROUND_TRUTH_DIR = "ground_truth"
 
@@ -51,11 +52,18 @@ def make_cohort(
     seed: int,
     shape: tuple[int, int, int] = (256, 256, 96),
     spacing: tuple[float, float, float] = (1.5, 1.5, 2.5),
+    varied: bool = False,
 ) -> list[str]:
-    """Generate and write ``cases`` phantoms ``synth_000``, ``synth_001``, ...; returns the case ids."""
+    """Generate and write ``cases`` phantoms ``synth_000``, ``synth_001``, ...; returns the case ids.
+
+    ``varied``: each case also gets a random contrast phase, dose, body size and field of view
+    (:func:`.variation.sample_variation`, seeded by the case seed); otherwise all are standard scans.
+    """
     ids = []
     for index in range(int(cases)):
         case_id = f"synth_{index:03d}"
-        write_case(make_phantom(case_seed(seed, index), shape, spacing), Path(out_dir), case_id)
+        cs = case_seed(seed, index)
+        variation = sample_variation(np.random.default_rng([cs, 7919])) if varied else None
+        write_case(make_phantom(cs, shape, spacing, variation=variation), Path(out_dir), case_id)
         ids.append(case_id)
     return ids

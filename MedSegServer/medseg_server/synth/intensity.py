@@ -77,9 +77,9 @@ HU_RANGES: dict[Tissue, tuple[float, float]] = {
 TUMOUR_HU = {"hypo": (20.0, 40.0), "hyper": (100.0, 130.0)}
 
 
-def sample_hu(rng: np.random.Generator) -> dict[Tissue, float]:
-    """One HU value per tissue (tumours excluded), rounded to 0.1 HU."""
-    return {t: round(float(rng.uniform(lo, hi)), 1) for t, (lo, hi) in HU_RANGES.items()}
+def sample_hu(rng: np.random.Generator, ranges: dict[Tissue, tuple[float, float]] | None = None) -> dict[Tissue, float]:
+    """One HU value per tissue (tumours excluded), rounded to 0.1 HU, from ``ranges`` (default :data:`HU_RANGES`)."""
+    return {t: round(float(rng.uniform(lo, hi)), 1) for t, (lo, hi) in (ranges or HU_RANGES).items()}
 
 
 def smooth_noise(

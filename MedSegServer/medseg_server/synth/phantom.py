@@ -19,6 +19,7 @@ from .anatomy import Layout, build_body, build_liver, diaphragm_height, sample_l
 from .geometry import Grid
 from .intensity import MAX_TUMOURS, N_CODES, Tissue, form_image, sample_hu
 from .tumours import Tumour, place_tumours, rasterise_tumour
+from .variation import Variation
 from .vessels import Branch, Domain, GrowthParams, Seed, TreeGrower, murray_split, paint_tubes
 
 SCHEMA = "medseg.synth.centerlines/1"
@@ -205,13 +206,19 @@ def make_phantom(
     spacing: tuple[float, float, float] = (1.5, 1.5, 2.5),
     *,
     n_tumours: int | None = None,
+    variation: Variation | None = None,
 ) -> Phantom:
     """Generate one phantom; ``shape`` and ``spacing`` are (x, y, z). Same seed -> same case.
 
     ``n_tumours`` (0-3) sets how many tumours to place (fewer if they do not fit); default random.
+    ``variation`` (contrast phase, dose, body size, field of view; see :mod:`.variation`) departs
+    from the standard portal-venous scan; ``None`` gives exactly the standard phantom.
     """
     grid = Grid.centred(shape, spacing)
     s = grid.scale
+    if variation is not None:
+        grid = variation.grid(grid)
+        s *= variation.body_scale
     rngs = [np.random.default_rng(c) for c in np.random.SeedSequence(int(seed)).spawn(6)]
     r_layout, r_body, r_vessel, r_tumour, r_grow, r_image = rngs
     step = 0.9 * min(grid.spacing)
@@ -220,6 +227,10 @@ def make_phantom(
     )
 
     layout = sample_layout(r_layout, s)
+    if variation is not None and variation.fat_scale != 1.0:  # thinner / more obese patient, same organs
+        extra = layout.fat * (variation.fat_scale - 1.0)
+        layout.fat += extra
+        layout.body_semi = (layout.body_semi[0] + extra, layout.body_semi[1] + 0.6 * extra)
     tissue = build_body(grid, layout, r_body)
     liver, lsl = build_liver(grid, layout, tissue)
     domain = Domain(grid, liver, lsl, obstacles=[])
@@ -227,9 +238,10 @@ def make_phantom(
 
     count = int(r_tumour.integers(0, MAX_TUMOURS + 1)) if n_tumours is None else int(n_tumours)
     count = min(max(count, 0), MAX_TUMOURS)
-    hu_values = sample_hu(r_image)
+    hu_values = sample_hu(r_image, variation.hu_ranges() if variation is not None else None)
     liver_hu = hu_values[Tissue.LIVER]
-    tumours = place_tumours(r_tumour, grid, liver, domain.depth, count, liver_hu, fixed.keep_out(s), s)
+    tumours = place_tumours(r_tumour, grid, liver, domain.depth, count, liver_hu, fixed.keep_out(s), s,
+                            variation.tumour_hu() if variation is not None else None)
     domain.obstacles = [(t.centre, t.bound + 1.5 * s) for t in tumours]
     trees, growth = _grow_trees(fixed, layout, domain, params, r_grow)
 
@@ -255,7 +267,10 @@ def make_phantom(
     for n, (t, _) in enumerate(kept):
         lut[Tissue.TUMOUR + n] = t.hu
     noise_std = round(float(r_image.uniform(10.0, 15.0)), 2)
-    image = form_image(tissue, lut, r_image, noise_std, BLUR_SIGMA_VOXELS)
+    blur = BLUR_SIGMA_VOXELS
+    if variation is not None:
+        noise_std, blur = variation.noise_std, variation.blur_sigma
+    image = form_image(tissue, lut, r_image, noise_std, blur)
 
     counts = np.bincount(label.ravel(), minlength=6)
     meta = {
@@ -270,10 +285,12 @@ def make_phantom(
         "tumours": [_tumour_meta(t, n) for t, n in kept],
         "has_gallbladder": layout.gallbladder is not None,
         "noise_std_hu": noise_std,
-        "blur_sigma_voxels": BLUR_SIGMA_VOXELS,
+        "blur_sigma_voxels": blur,
         "hu": {t.name.lower(): v for t, v in hu_values.items()},
         "label_voxels": {name: int(counts[v]) for name, v in LABELS.items()},
         "branches": {name: len(trees.get(name, [])) for name in TREE_LABELS},
         "growth": growth,
     }
+    if variation is not None:
+        meta["variation"] = variation.as_dict()
     return Phantom(_to_sitk(image, grid), _to_sitk(label, grid), centerlines_json(grid, trees), meta)

@@ -31,10 +31,11 @@ class Tumour:
         return float(self.semi.max()) * (1 + sum(abs(b[1]) for b in self.bumps))
 
 
-def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float, liver_hu: float) -> Tumour:
+def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float, liver_hu: float,
+                  tumour_hu: dict[str, tuple[float, float]] | None = None) -> Tumour:
     """A tumour of mean radius ``radius`` at ``centre`` with random shape and enhancement.
 
-    Its HU is drawn from :data:`TUMOUR_HU` but kept at least ``MIN_CONTRAST`` HU from the liver.
+    Its HU is drawn from ``tumour_hu`` (default :data:`TUMOUR_HU`) but kept at least ``MIN_CONTRAST`` HU from the liver.
     """
     semi = radius * rng.uniform(0.8, 1.2, size=3)
     bumps = []
@@ -49,7 +50,7 @@ def sample_tumour(rng: np.random.Generator, centre: np.ndarray, radius: float, l
             )
         )
     kind = "hypo" if rng.uniform() < 0.65 else "hyper"
-    low, high = TUMOUR_HU[kind]
+    low, high = (tumour_hu or TUMOUR_HU)[kind]
     if kind == "hypo":
         high = max(low, min(high, liver_hu - MIN_CONTRAST))
     else:
@@ -90,6 +91,7 @@ def place_tumours(
     liver_hu: float,
     keep_out: tuple[np.ndarray, np.ndarray],
     scale: float,
+    tumour_hu: dict[str, tuple[float, float]] | None = None,
 ) -> list[Tumour]:
     """Place up to ``count`` tumours; ``depth(p)`` is the depth (mm) of ``p`` inside the liver.
 
@@ -110,7 +112,7 @@ def place_tumours(
                 grid.to_physical(np.array([xx[n], yy[n], zz[n]], float))
                 + rng.uniform(-0.5, 0.5, 3) * grid.spacing
             )
-            t = sample_tumour(rng, c, radius, liver_hu)
+            t = sample_tumour(rng, c, radius, liver_hu, tumour_hu)
             b = t.bound
             if depth(c) < 0.8 * radius:
                 continue
