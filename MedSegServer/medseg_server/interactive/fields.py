@@ -1,11 +1,13 @@
 """Lazily computed, tile-cached feature volumes (smoothed image, gradient, vesselness).
 
 A session computes a feature only where an interaction needs it and keeps it: the second click
-in the same region costs nothing.
+in the same region costs nothing. A session may also fill a whole field in the background when it
+opens (``LazyField.fill``); an interaction then waits at most for the slab being computed.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -25,18 +27,32 @@ class LazyField:
         self._compute = compute
         self.data = np.zeros(self.shape, dtype=np.float32)  # calloc: pages are touched only when filled
         self._done = np.zeros(tuple(-(-n // tile) for n in self.shape), dtype=bool)
+        self._lock = threading.Lock()  # one writer at a time (an interaction and the background fill)
 
     def get(self, box: Box) -> np.ndarray:
         """The field over ``box`` (computed now for the tiles not yet known)."""
         box = box.clip(self.shape)
         tiles = box.coarsened((self.tile,) * 3)
-        missing = ~self._done[tiles.slices]
-        if missing.any():
-            todo = Box.of_mask(missing, tiles.start)
-            voxels = todo.scaled((self.tile,) * 3).clip(self.shape)
-            self.data[voxels.slices] = self._compute(voxels)
-            self._done[todo.slices] = True
+        with self._lock:
+            missing = ~self._done[tiles.slices]
+            if missing.any():
+                todo = Box.of_mask(missing, tiles.start)
+                voxels = todo.scaled((self.tile,) * 3).clip(self.shape)
+                self.data[voxels.slices] = self._compute(voxels)
+                self._done[todo.slices] = True
         return self.data[box.slices]
+
+    def fill(self, stop: threading.Event | None = None) -> None:
+        """Compute the whole field, one slab of tiles (along the first axis) at a time, so that a
+        concurrent ``get`` waits for one slab at most; returns early when ``stop`` is set."""
+        for z in range(self._done.shape[0]):
+            if stop is not None and stop.is_set():
+                return
+            self.get(Box((z * self.tile, 0, 0), (min((z + 1) * self.tile, self.shape[0]),) + self.shape[1:]))
+
+    def complete(self) -> bool:
+        """True when every tile is computed."""
+        return bool(self._done.all())
 
     def get_where(self, box: Box, mask: np.ndarray) -> np.ndarray:
         """The field over ``box``, computed now only for the missing tiles that ``mask`` (of box's
@@ -47,11 +63,12 @@ class LazyField:
         touched = np.zeros(tiles.shape, dtype=bool)
         zyx = (np.argwhere(mask) + offset) // self.tile
         touched[tuple(zyx.T)] = True
-        for t in np.argwhere(touched & ~self._done[tiles.slices]) + np.array(tiles.start):
-            one = Box(tuple(int(v) for v in t), tuple(int(v) + 1 for v in t))
-            voxels = one.scaled((self.tile,) * 3).clip(self.shape)
-            self.data[voxels.slices] = self._compute(voxels)
-            self._done[one.slices] = True
+        with self._lock:
+            for t in np.argwhere(touched & ~self._done[tiles.slices]) + np.array(tiles.start):
+                one = Box(tuple(int(v) for v in t), tuple(int(v) + 1 for v in t))
+                voxels = one.scaled((self.tile,) * 3).clip(self.shape)
+                self.data[voxels.slices] = self._compute(voxels)
+                self._done[one.slices] = True
         return self.data[box.slices]
 
     def computed_fraction(self) -> float:

@@ -76,7 +76,8 @@ class SessionManager:
         with self._lock:
             self._purge_locked(time.time())
             while len(self._leases) >= self.max_sessions:
-                old_id, _ = self._leases.popitem(last=False)
+                old_id, old = self._leases.popitem(last=False)
+                old.session.close()
                 self._gone[old_id] = "evicted to make room for newer sessions"
             self._leases[lease.id] = lease
         return lease
@@ -101,6 +102,7 @@ class SessionManager:
         with self._lock:
             self._leases.pop(session_id, None)
             self._gone[session_id] = "closed"
+        lease.session.close()
         return lease
 
     def cached(self, key: str, load: Callable[[], sitk.Image], image_id: str | None) -> Lease:
@@ -125,7 +127,7 @@ class SessionManager:
 
     def _purge_locked(self, now: float) -> None:
         for sid in [s for s, lease in self._leases.items() if lease.expired(now)]:
-            del self._leases[sid]
+            self._leases.pop(sid).session.close()
             self._gone[sid] = "lease expired"
         if len(self._gone) > 10000:
             for sid in list(self._gone)[:5000]:

@@ -26,7 +26,8 @@ class TargetProfile:
 
 PROFILES: dict[str, TargetProfile] = {
     "liver": TargetProfile(min_spacing_mm=2.5, first_extent_mm=130.0, margin_mm=25.0, k_sigma=3.0,
-                           min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0, max_volume_ml=4000.0),
+                           min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0, max_volume_ml=4000.0,
+                           voxel_budget=1_500_000),  # 512x512x~150 CT: the ~2.5 mm level, not the ~5 mm one
     "tumour": TargetProfile(min_spacing_mm=1.0, first_extent_mm=45.0, margin_mm=12.0, min_halfwidth_hu=20.0,
                             open_mm=2.0, hole_mm=8.0, max_volume_ml=1000.0),
     "ivc": TargetProfile(tubular=False, min_spacing_mm=1.4, first_extent_mm=110.0, margin_mm=20.0,

@@ -26,6 +26,7 @@ from .tubular import tubular_region
 
 FAR_REMOVAL = 0.10  # negative clicks may remove at most this share of the object outside their contest zones
 TINY_REMOVAL = 0.01  # ... and more than this only when it looks like what they were placed on
+EDGE_CUT = 1.5  # ... or when the cut runs along an edge this much stronger than the object's median gradient
 
 
 @dataclass
@@ -200,8 +201,10 @@ def _take_back(inp: RoiInputs, current: np.ndarray, pos: np.ndarray, neg: np.nda
     The error is what the clicks win in a watershed against the positive evidence, as far as it
     is connected to them. Guard: the part of it outside the clicks' contest zones (``contest.py``)
     must be small (``FAR_REMOVAL`` of the object) and, when it is not tiny, look like the clicked
-    voxels rather than the object; otherwise the flood went through a weak edge into the object
-    and only the contest zones are open to the clicks.
+    voxels rather than the object or be cut from the object along an edge (``_cut_on_edge``:
+    object and leak may have the same intensity, e.g. liver and aorta without contrast);
+    otherwise the flood went through a weak edge into the object and only the contest zones are
+    open to the clicks.
     """
     removed = current & ~_split(inp.gradient, current, pos, neg)
     removed = _components_with(cc3d.connected_components(removed | neg, connectivity=26), neg) & current
@@ -210,10 +213,24 @@ def _take_back(inp: RoiInputs, current: np.ndarray, pos: np.ndarray, neg: np.nda
     if plausible and removed.sum() > TINY_REMOVAL * size:
         zone = current & ~protected(current, current, inp.gradient, inp.spacing, clicks, pos, profile.contest_mm)
         far = removed & ~zone
+        kept = current & ~removed
         if far.sum() > FAR_REMOVAL * size or (far.sum() > TINY_REMOVAL * size
-                                               and _looks_like(inp.smooth, far, current & ~removed, neg)):
+                                               and _looks_like(inp.smooth, far, kept, neg)
+                                               and not _cut_on_edge(inp.gradient, removed, kept)):
             removed = current & ~_split(inp.gradient, current, pos | (current & ~zone), neg)
     return current & ~removed
+
+
+def _cut_on_edge(gradient: np.ndarray, removed: np.ndarray, kept: np.ndarray) -> bool:
+    """True when the removed part meets the kept object where the gradient is strong: the median
+    gradient on its side of the contact is at least ``EDGE_CUT`` times the kept object's median."""
+    if not removed.any() or not kept.any():
+        return False
+    sub = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in bbox_slices(removed))
+    contact = removed[sub] & ndimage.binary_dilation(kept[sub])
+    if not contact.any():
+        return False
+    return float(np.median(gradient[sub][contact])) >= EDGE_CUT * float(np.median(gradient[kept]))
 
 
 def _looks_like(image: np.ndarray, part: np.ndarray, kept: np.ndarray, clicked: np.ndarray) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ class Level:
     image: np.ndarray  # float32 block means of the native HU
     noise: float  # robust estimate of the noise standard deviation (HU)
     _fields: dict[str, LazyField] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # fields are made by interactions and the warm-up
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -36,6 +38,10 @@ class Level:
 
     def field(self, name: str) -> LazyField:
         """``smooth``, ``gradient`` or ``vesselness`` over this level, computed lazily per tile."""
+        with self._lock:
+            return self._field_locked(name)
+
+    def _field_locked(self, name: str) -> LazyField:
         if name not in self._fields:
             if name == "smooth":
                 fn = smoothed(self.image, self.spacing, 0.6 * float(self.spacing.min()))

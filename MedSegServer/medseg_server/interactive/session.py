@@ -1,6 +1,7 @@
 """An interactive segmentation session on one image: targets, interactions, undo and reset.
 
-Opening a session builds the image pyramid once; every interaction then recomputes only its
+Opening a session builds the image pyramid once and starts filling, in the background, the
+feature fields its targets' first interactions will read (``warmup.py``); every interaction then recomputes only its
 target, on a region around that target at a resolution chosen for it, and writes only the
 voxels that changed. Several targets share one label map: a target only takes voxels that are
 free or already its own (unless the interaction says ``overwrite``), so finished neighbours are
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import edt
 import numpy as np
 import SimpleITK as sitk
 
@@ -24,11 +26,12 @@ from .intensity import Interval, exclude, interval, localise, seed_samples
 from .interactions import Interaction, InteractionError
 from .model_prior import CLICK_REACH_MM, ZONE_MARGIN_MM, ModelPrior, extend_zone, grow_zone
 from .profiles import TargetProfile, profile_for
-from .propagate import RoiInputs, segment, stamp
+from .propagate import RoiInputs, bbox_slices, segment, stamp
 from .pyramid import Pyramid
 from .refine import CONTEXT, trim_rim
 from .resample import block_fraction, to_native
 from .sparse import interpolate_slices
+from .warmup import Warmup, first_level, plan
 
 # A learned model's hook: called once when a session opens, with its image; answers the model's
 # prior for that image (computed in the background) or None when it has nothing to say.
@@ -142,6 +145,7 @@ class InteractiveSession:
         self.labels = np.zeros(self.pyramid.native_shape, dtype=np.uint8)
         self.target_values = dict(targets or LABELS)
         self.targets: dict[str, TargetState] = {}
+        self.warmup = Warmup(self.pyramid, plan(self.pyramid, [profile_for(n) for n in self.target_values]))
         self.prior = prior_provider(image) if prior_provider is not None else None
         self._undo: list[_UndoRecord] = []
         self.lock = threading.Lock()
@@ -152,6 +156,14 @@ class InteractiveSession:
     def shape(self) -> tuple[int, int, int]:
         """Native (z, y, x) size."""
         return self.pyramid.native_shape
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the background warm-up is done (interactions do not need to wait for it)."""
+        return self.warmup.wait(timeout)
+
+    def close(self) -> None:
+        """Stop background work (the session is no longer used)."""
+        self.warmup.stop()
 
     def target(self, name: str) -> TargetState:
         """The state of target ``name`` (created on first use)."""
@@ -293,8 +305,7 @@ class InteractiveSession:
 
     def _choose_level(self, state: TargetState) -> int:
         if state.level is None:
-            extent = np.full(3, 2.0 * state.profile.first_extent_mm)
-            state.level = self.pyramid.level_for(state.profile.min_spacing_mm, extent, state.profile.voxel_budget)
+            state.level = first_level(self.pyramid, state.profile)
         return state.level
 
     def _seed_points(self, state: TargetState, factors: np.ndarray) -> np.ndarray:
@@ -338,7 +349,7 @@ class InteractiveSession:
             if state.profile.tubular and bigger.sum() > EXPLOSION * max(int(result.sum()), 1):
                 break  # leak guard: a vessel that more than doubles past the region's edge ran into a neighbour
             region, result = grown, bigger
-        if state.profile.tubular:
+        if state.profile.tubular or (len(state.fresh_positive) and not state.refit):
             result = self._guard_explosion(state, lev, region, result)
         return self._commit(state, lev, region, result, t0)
 
@@ -465,15 +476,22 @@ class InteractiveSession:
         return _near(region.shape, level_pts, lev.spacing, state.profile.contest_mm)
 
     def _guard_explosion(self, state: TargetState, lev, region: Box, result: np.ndarray) -> np.ndarray:
-        """Leak guard for vessels: a click that more than doubles the vessel keeps, of what it
-        adds, only the part near that click (the rest ran into a neighbouring vessel)."""
+        """Leak guard (vessels, and blobs on a positive click): a click that more than doubles the
+        object keeps, of what it adds, only the part near that click (the rest ran into a
+        neighbouring structure). Near: ``contest_mm`` for a vessel; for a blob, its thickness
+        (the radius of the largest ball inside it), as a missed part next to the object is not
+        thicker than the object."""
         previous = self._previous(state, region)
         if previous is None or not len(state.positive) or result.sum() <= EXPLOSION * max(int(previous.sum()), 1):
             return result
         from .propagate import _near
 
-        click = lev.to_level(state.positive[-1:]) - np.array(region.start)
-        return result & (previous | _near(region.shape, click, lev.spacing, state.profile.contest_mm))
+        if state.profile.tubular:
+            clicks, reach = state.positive[-1:], state.profile.contest_mm
+        else:
+            clicks, reach = state.fresh_positive, min(state.profile.contest_mm, _thickness_mm(previous, lev.spacing))
+        click = lev.to_level(clicks) - np.array(region.start)
+        return result & (previous | _near(region.shape, click, lev.spacing, reach))
 
     def _previous(self, state: TargetState, region: Box) -> np.ndarray | None:
         """The target's last result (level grid) cropped to ``region``."""
@@ -540,6 +558,13 @@ class InteractiveSession:
             self.labels[changed.slices] = updated[native_box.relative(changed)]
         return Update(state.name, state.value, changed, self.count(state.name), time.perf_counter() - t0,
                       self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+
+
+def _thickness_mm(mask: np.ndarray, spacing: np.ndarray) -> float:
+    """Radius (mm) of the largest ball inside ``mask`` (at least two voxels)."""
+    sub = mask[bbox_slices(mask)]
+    return max(float(edt.edt(sub, anisotropy=tuple(float(v) for v in spacing), black_border=True).max()),
+               2.0 * float(spacing.max()))
 
 
 def _dilate_mm(mask: np.ndarray, radius_mm: float, spacing: np.ndarray) -> np.ndarray:
