@@ -15,8 +15,6 @@ when the first click falls outside its answer, the engine works from the image a
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +22,7 @@ import cc3d
 import numpy as np
 import SimpleITK as sitk
 
+from .background import BackgroundWork
 from .boxes import Box
 
 if TYPE_CHECKING:
@@ -37,39 +36,21 @@ CLICK_REACH_MM = 25.0  # a later positive click opens the zone this far around i
 Component = tuple[Box, np.ndarray]  # native (z, y, x) box and the component's mask inside it
 
 
-class ModelPrior:
+class ModelPrior(BackgroundWork):
     """The model's components per trusted target for one image, computed in a background thread."""
 
     def __init__(self, compute: Callable[[], np.ndarray], trusted: dict[str, int], source: str = "model") -> None:
         """``compute`` returns the model's label map (z, y, x) on the image grid; ``trusted`` maps the
-        target names the model may start with to its label values."""
+        target names the model may start with to its label values. A failing model only means no prior."""
         self.trusted = dict(trusted)
         self.source = source
-        self.error: str | None = None
-        self.seconds: float | None = None
+        self._compute = compute
         self._components: dict[str, list[Component]] = {}
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(compute,), name="medseg-model-prior", daemon=True)
-        self._thread.start()
+        super().__init__("medseg-model-prior")
 
-    def _run(self, compute: Callable[[], np.ndarray]) -> None:
-        t0 = time.perf_counter()
-        try:
-            labels = compute()
-            self._components = {name: components_of(labels == value) for name, value in self.trusted.items()}
-        except Exception as exc:  # noqa: BLE001 - a failing model only means no prior
-            self.error = f"{type(exc).__name__}: {exc}"[:300]
-        finally:
-            self.seconds = time.perf_counter() - t0
-            self._done.set()
-
-    def ready(self) -> bool:
-        """True once the model's answer is in (or it failed)."""
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the model has answered (or ``timeout`` seconds); True when it has."""
-        return self._done.wait(timeout)
+    def work(self) -> None:
+        labels = self._compute()
+        self._components = {name: components_of(labels == value) for name, value in self.trusted.items()}
 
     def component_at(self, name: str, zyx: np.ndarray) -> Component | None:
         """The model's component of target ``name`` holding native voxel ``zyx``, or None."""

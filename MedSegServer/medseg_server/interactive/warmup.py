@@ -10,10 +10,10 @@ warm-up is done waits at most for the slab being computed, then computes what it
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 
+from .background import BackgroundWork
 from .profiles import TargetProfile
 from .pyramid import Pyramid
 
@@ -45,33 +45,18 @@ def plan(pyramid: Pyramid, profiles: list[TargetProfile]) -> list[tuple[int, str
     return out
 
 
-class Warmup:
+class Warmup(BackgroundWork):
     """Fills the planned fields of a pyramid in a daemon thread."""
 
     def __init__(self, pyramid: Pyramid, fields: list[tuple[int, str]]) -> None:
         self.fields = fields
-        self.seconds: float | None = None  # how long the warm-up took, once done
+        self._pyramid = pyramid
         self._stop = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(pyramid,), name="medseg-warmup", daemon=True)
-        self._thread.start()
+        super().__init__("medseg-warmup")
 
-    def _run(self, pyramid: Pyramid) -> None:
-        t0 = time.perf_counter()
-        try:
-            for level, name in self.fields:
-                pyramid.levels[level].field(name).fill(self._stop)
-        finally:
-            self.seconds = time.perf_counter() - t0
-            self._done.set()
-
-    def ready(self) -> bool:
-        """True when the warm-up finished (or was stopped)."""
-        return self._done.is_set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the warm-up is done; False on timeout."""
-        return self._done.wait(timeout)
+    def work(self) -> None:
+        for level, name in self.fields:
+            self._pyramid.levels[level].field(name).fill(self._stop)
 
     def stop(self) -> None:
         """Stop after the slab being computed (the session was closed)."""
