@@ -28,7 +28,7 @@ from .model_prior import CLICK_REACH_MM, ZONE_MARGIN_MM, ModelPrior, extend_zone
 from .profiles import TargetProfile, profile_for
 from .propagate import RoiInputs, bbox_slices, segment, stamp
 from .pyramid import Pyramid
-from .refine import CONTEXT, trim_rim
+from .refine import CONTEXT, snap_native, trim_rim
 from .resample import block_fraction, to_native
 from .sparse import interpolate_slices
 from .warmup import Warmup, first_level, plan
@@ -546,6 +546,8 @@ class InteractiveSession:
         if not state.profile.tubular:  # blobs: their rim is checked against the local surroundings
             new_crop = trim_rim(new_crop, lev.field("smooth").get(lvl_box))
         target_native = to_native(new_crop, lvl_box, f, native_box)
+        if not state.profile.tubular and np.prod(f) > 1:  # blobs from a coarser level: boundary on the native edge
+            target_native = snap_native(target_native, self.pyramid.levels[0].image[native_box.slices])
         crop = self.labels[native_box.slices]
         mine = crop == state.value
         allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine
