@@ -341,7 +341,10 @@ class InteractiveSession:
         negatives = lev.to_level(state.negative) if len(state.negative) else _empty()
         region = self._region(state, lev.shape, lev.factors, lev.spacing, seeds)
         result = self._segment_region(state, lev, region, seeds, negatives)
+        voxel_ml = float(np.prod(lev.spacing)) / 1000.0
         for _ in range(MAX_EXPANSIONS):
+            if not state.profile.tubular and result.sum() * voxel_ml > state.profile.max_volume_ml:
+                break  # a blob already past its plausible size is a leak: growing the region only feeds it
             grown = self._expand_if_touching(result, region, lev.shape, state)
             if grown is None:
                 break
