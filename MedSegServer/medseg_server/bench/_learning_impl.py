@@ -2,8 +2,10 @@
 
 Simulates an annotation team on a synthetic cohort whose cases differ the way real ones do
 (contrast phase, dose, body size, field of view: ``synth.variation``). The cohort is split once
-into held-out test cases and a pool. For every seed and strategy (``random`` = the baseline, and
-the uncertainty strategies), starting from the same model, rounds of
+into held-out test cases and a pool; the default ``skewed`` scenario is a clinical pool dominated
+by portal-venous scans with a test set balanced over the phases (``random``: a random split).
+For every seed and strategy (``random`` = the baseline, and the uncertainty strategies),
+starting from the same model, rounds of
 
     pick the next case(s) -> submit its ground truth as the correction -> fine-tune -> test Dice
 
@@ -11,7 +13,10 @@ use the same training code as the server (``training.seg_loop``) and the same un
 (``models.predict``). Design choices (see ``learning_design`` in the result JSON):
 
 - start model: the shipped starter weights (what a site starts from) or a model trained from
-  scratch on ``--initial`` pool cases;
+  scratch on ``--initial`` pool cases, on a coarse grid (6 mm) where it reaches a plateau on a CPU;
+- each round's model is its weights averaged over the last part of the round (less noise than the
+  last weights); the metric is Dice over the classes the learner can learn (``--classes``);
+- uncertainty is scored over the whole pool (or ``--candidates`` of it) with the server's code;
 - warm start: each round fine-tunes the previous round's model for a fixed number of iterations
   (what the server's fine-tuning does; the cost per round is constant and equal for all strategies);
 - determinism: torch and numpy are seeded per (seed, round); a seed fixes the random order, the
@@ -38,6 +43,7 @@ import torch
 from ..atomic import atomic_write, atomic_write_bytes
 from ..models.bundle import load_bundle, new_bundle
 from ..models.predict import entropy_map, mc_dropout_samples, tta_samples, uncertainty_score
+from ..synth.variation import PHASES
 from ..training.seg_loop import Case, Timer, evaluate, load_case, train_iterations
 
 STRATEGIES = ("random", "mc_dropout", "tta")
@@ -46,9 +52,35 @@ STARTER = Path(__file__).resolve().parents[1] / "models" / "weights" / "auto_seg
 
 # ----------------------------------------------------------------------------------------- cohort
 
-def cohort_cases(folder: Path, make: int, seed: int, varied: bool = True) -> list[str]:
+SCENARIOS = {
+    "skewed": "clinical pool dominated by the routine protocol (mostly portal venous) with few arterial and "
+              "non-contrast scans; held-out test set balanced over the phases, because the model must work on "
+              "every phase the hospital acquires",
+    "random": "test cases drawn at random from one cohort; the pool has the cohort's phase mix",
+}
+
+
+def _phase_counts(ids: list[str], meta: dict[str, dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for cid in ids:
+        ph = meta.get(cid, {}).get("phase", "?")
+        out[ph] = out.get(ph, 0) + 1
+    return out
+
+
+def scenario_phases(test_per_phase: int, pool_mix: dict[str, int], seed: int) -> list[str]:
+    """Contrast phase of each case of a ``skewed`` cohort, in a seeded random order: ``test_per_phase``
+    cases of every phase (the balanced test set) plus the pool's ``{phase: count}``."""
+    phases = [ph for ph in PHASES for _ in range(test_per_phase)]
+    phases += [ph for ph, n in pool_mix.items() for _ in range(n)]
+    return [phases[i] for i in np.random.default_rng(seed).permutation(len(phases))]
+
+
+def cohort_cases(folder: Path, make: int, seed: int, varied: bool = True,
+                 phases: list[str] | None = None) -> list[str]:
     """Case ids of a cohort folder (``<id>.nii.gz`` + ``ground_truth/<id>.label.nii.gz``); generates
-    ``make`` small phantoms there first (with acquisition/patient variation when ``varied``) when it holds none."""
+    ``make`` small phantoms there first (with acquisition/patient variation when ``varied``; with the
+    given contrast ``phases`` when set) when it holds none."""
     folder.mkdir(parents=True, exist_ok=True)
     gt = folder / "ground_truth"
     ids = sorted(p.name[: -len(".label.nii.gz")] for p in gt.glob("*.label.nii.gz")
@@ -56,8 +88,10 @@ def cohort_cases(folder: Path, make: int, seed: int, varied: bool = True) -> lis
     if not ids:
         from ..synth import make_cohort
 
+        make = len(phases) if phases is not None else make
         print(f"generating {make} {'varied' if varied else 'standard'} phantoms in {folder} ...", flush=True)
-        ids = make_cohort(folder, make, seed, shape=(128, 128, 48), spacing=(3.0, 3.0, 5.0), varied=varied)
+        ids = make_cohort(folder, make, seed, shape=(128, 128, 48), spacing=(3.0, 3.0, 5.0), varied=varied,
+                          phases=phases)
     return ids
 
 
@@ -72,7 +106,79 @@ def case_meta(folder: Path, case_id: str) -> dict[str, Any]:
             "body_scale": var.get("body_scale", 1.0), "n_tumours": meta.get("n_tumours")}
 
 
+def split_cohort(args: argparse.Namespace, ids: list[str], meta: dict[str, dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(test ids, pool ids). ``skewed``: the first ``test_per_phase`` cases of every phase are the test
+    set (balanced over phases), the rest is the pool. ``random``: a seeded random ``test`` cases."""
+    if args.scenario == "skewed":
+        test = []
+        for ph in PHASES:
+            mine = [c for c in ids if meta[c].get("phase") == ph]
+            if len(mine) < args.test_per_phase:
+                raise ValueError(f"cohort {args.cohort} has {len(mine)} {ph} cases; the skewed scenario needs "
+                                 f">= {args.test_per_phase} (use an empty folder to generate one)")
+            test += mine[: args.test_per_phase]
+        return sorted(test), [c for c in ids if c not in test]
+    order = np.random.default_rng(args.cohort_seed).permutation(len(ids))
+    return [ids[i] for i in order[: args.test]], [ids[i] for i in order[args.test:]]
+
+
+def network_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Bundle configuration of a from-scratch model: network, grid spacing, training patch, window."""
+    return {"network": args.network, "spacing": [args.spacing] * 3, "patch_size": list(args.patch),
+            "roi_size": [max(p, 64) for p in args.patch[:1]] + [max(p, 96) for p in args.patch[1:]]}
+
+
 # ------------------------------------------------------------------------------------- simulation
+
+def train_round(net: torch.nn.Module, cases: list[Case], cfg: dict[str, Any], iterations: int, device: torch.device,
+                lr: float, seed: int, average: float) -> None:
+    """Train ``net`` in place (``training.seg_loop.train_iterations``); with ``average`` > 0 the weights
+    are then replaced by their mean over the last ``average`` fraction of the iterations (stochastic
+    weight averaging), which removes most of the step-to-step noise of the last weights."""
+    if average <= 0:
+        train_iterations(net, cases, cfg, iterations, device, lr=lr, seed=seed)
+        return
+    swa = torch.optim.swa_utils.AveragedModel(net)
+    start = int(iterations * (1.0 - average))
+
+    def collect(it: int, _loss: float) -> bool:
+        if it > start:
+            swa.update_parameters(net)
+        return False
+
+    train_iterations(net, cases, cfg, iterations, device, lr=lr, seed=seed, on_step=collect)
+    net.load_state_dict(swa.module.state_dict())
+    net.eval()
+
+
+def test_dice(net: torch.nn.Module, test: list[Case], cfg: dict[str, Any], device: torch.device,
+              classes: list[str], meta: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Test Dice of ``net`` over ``classes`` (see :func:`aggregate_dice`)."""
+    per_case = {}
+    for case in test:
+        pc = evaluate(net, [case], cfg, device)["per_class"]
+        per_case[case.case_id] = {k: v for k, v in pc.items() if v is not None}
+    return aggregate_dice(per_case, classes, meta)
+
+
+def aggregate_dice(per_case: dict[str, dict[str, float]], classes: list[str],
+                   meta: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """From per-case, per-class Dice (MONAI DiceMetric; classes absent from a case left out): each case's
+    mean over the ``classes`` it has, the mean of that over the cases (``dice``), per contrast phase, and
+    every class's mean over the cases that have it."""
+    scores = {cid: float(np.mean([pc[k] for k in classes if k in pc])) for cid, pc in per_case.items()
+              if any(k in pc for k in classes)}
+    if not scores:
+        raise ValueError(f"no test case has any of the classes {classes}")
+    names = sorted({k for pc in per_case.values() for k in pc})
+    per_class = {k: float(np.mean([pc[k] for pc in per_case.values() if k in pc])) for k in names}
+    phases: dict[str, list[float]] = {}
+    for cid, v in scores.items():
+        phases.setdefault(meta.get(cid, {}).get("phase", "?"), []).append(v)
+    return {"dice": float(np.mean(list(scores.values()))), "per_class": per_class,
+            "per_phase": {k: float(np.mean(v)) for k, v in sorted(phases.items())},
+            "per_case": {k: round(v, 4) for k, v in scores.items()}}
+
 
 def score_pool(net: torch.nn.Module, pool: list[Case], cfg: dict[str, Any], method: str, samples: int,
                device: torch.device) -> dict[str, float]:
@@ -97,9 +203,9 @@ def start_model(args: argparse.Namespace, seed: int, labelled: list[Case], devic
     torch.manual_seed(_seeded(seed, 0))
     if args.start == "starter":
         return load_bundle(Path(args.starter))
-    bundle = new_bundle({"network": args.network})
-    train_iterations(bundle.net, labelled, bundle.config, args.iterations_initial, device, lr=args.lr,
-                     seed=_seeded(seed, 0, 1))
+    bundle = new_bundle(network_config(args))
+    train_round(bundle.net, labelled, bundle.config, args.iterations_initial, device, args.lr,
+                _seeded(seed, 0, 1), args.average)
     return bundle
 
 
@@ -139,14 +245,15 @@ def simulate(task: dict[str, Any]) -> dict[str, Any]:
     if args.start == "starter":
         bundle = load_bundle(Path(args.starter))
     else:
-        bundle = new_bundle({"network": args.network})
+        bundle = new_bundle(network_config(args))
         bundle.net.load_state_dict(task["start_state"])
     bundle.net.to(device)
     cfg = bundle.config
-    metrics = evaluate(bundle.net, test, cfg, device)
-    curve = [{"labelled": len(labelled), "dice": metrics["dice"], "per_class": metrics["per_class"],
-              "picked": initial, "seconds": round(clock(), 1)}]
+    meta = task["meta"]
+    metrics = test_dice(bundle.net, test, cfg, device, args.classes, meta)
+    curve = [{**metrics, "labelled": len(labelled), "picked": initial, "seconds": round(clock(), 1)}]
     order = np.random.default_rng(_seeded(seed, 2))  # random strategy's order and the candidate subsets
+    all_scores: list[dict[str, float]] = []
     for rnd in range(1, args.rounds + 1):
         if not pool:
             break
@@ -159,22 +266,22 @@ def simulate(task: dict[str, Any]) -> dict[str, Any]:
                 [pool[i] for i in sorted(order.choice(len(pool), args.candidates, replace=False))]
             torch.manual_seed(_seeded(seed, rnd, 3))
             scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device)
+            all_scores.append({c: round(v, 5) for c, v in scores.items()})
             picks = sorted(cand, key=lambda c: scores[c.case_id], reverse=True)[: args.per_round]
         pick_s = clock()
         for case in picks:
             pool.remove(case)
             labelled.append(case)
         torch.manual_seed(_seeded(seed, rnd, 4))
-        train_iterations(bundle.net, labelled, cfg, args.iterations_per_round, device, lr=args.lr_finetune,
-                         seed=_seeded(seed, rnd, 5))
-        metrics = evaluate(bundle.net, test, cfg, device)
-        curve.append({"labelled": len(labelled), "dice": metrics["dice"], "per_class": metrics["per_class"],
-                      "picked": [c.case_id for c in picks],
+        train_round(bundle.net, labelled, cfg, args.iterations_per_round, device, args.lr_finetune,
+                    _seeded(seed, rnd, 5), args.average)
+        metrics = test_dice(bundle.net, test, cfg, device, args.classes, meta)
+        curve.append({**metrics, "labelled": len(labelled), "picked": [c.case_id for c in picks],
                       "scores": {c.case_id: round(scores[c.case_id], 5) for c in picks} if scores else None,
                       "pick_seconds": round(pick_s, 1), "seconds": round(clock(), 1)})
         print(f"  seed {seed} {strategy:>10} round {rnd}: {len(labelled):2d} labelled, test Dice {metrics['dice']:.4f} "
               f"(picked {', '.join(c.case_id for c in picks)}; {clock():.0f} s)", flush=True)
-    return {"seed": seed, "strategy": strategy, "curve": curve}
+    return {"seed": seed, "strategy": strategy, "curve": curve, "pool_scores": all_scores}
 
 
 # ---------------------------------------------------------------------------------------- metrics
@@ -275,7 +382,7 @@ def picks_by_phase(runs: list[dict[str, Any]], meta: dict[str, dict[str, Any]]) 
 
 # ---------------------------------------------------------------------------------------- outputs
 
-def plot(summary: dict[str, Any], path: Path, title: str) -> None:
+def plot(summary: dict[str, Any], path: Path, title: str, ylabel: str = "mean test Dice") -> None:
     """Mean learning curves (test Dice vs labelled cases) with +-1 std bands, as a PNG."""
     import matplotlib
 
@@ -292,7 +399,7 @@ def plot(summary: dict[str, Any], path: Path, title: str) -> None:
             ax.axvline(reach, color=line.get_color(), linestyle=":", linewidth=1)
     ax.axhline(summary["random_final_dice"], color="grey", linewidth=0.8, linestyle=":", label="random's final Dice")
     ax.set_xlabel("labelled cases")
-    ax.set_ylabel("mean test Dice (foreground classes)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -301,17 +408,25 @@ def plot(summary: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def plot_title(result: dict[str, Any]) -> str:
+    """Title of the learning-curve plot: scenario, cohort, seeds."""
+    st = result["settings"]
+    return (f"Active learning, {st['scenario']} scenario: {result['cases']} phantoms "
+            f"({len(result['split']['test'])} test), {len(st['seeds'])} seeds, mean +- std")
+
+
 def report_lines(result: dict[str, Any]) -> list[str]:
     """The human-readable summary printed at the end and written as RESULT.md."""
     s, st = result["summary"], result["settings"]
+    design = result["learning_design"]
     lines = [f"# medseg bench learning ({result['created']})", "",
-             f"Cohort: {result['cases']} phantoms (phases "
-             f"{result['phases']}), {len(result['split']['test'])} held-out test cases, pool "
-             f"{len(result['split']['pool'])}; start model: {st['start']}; {st['rounds']} rounds x {st['per_round']} "
-             f"case(s), {st['iterations_per_round']} fine-tuning iterations per round (warm start); "
-             f"{len(st['seeds'])} seeds {st['seeds']}; uncertainty: {st['samples']} samples on "
-             f"{st['candidates'] or 'all'} candidates per round; {result['seconds']:.0f} s, load average "
-             f"{result['load_average']}.", "",
+             f"Scenario `{st['scenario']}`: {design['scenario']}. Cohort: {result['cases']} phantoms; "
+             f"{len(result['split']['test'])} held-out test cases (phases {result['test_phases']}), pool "
+             f"{len(result['split']['pool'])} (phases {result['pool_phases']}); start model: {st['start']}; "
+             f"model: {design['model']}; {st['rounds']} rounds x {st['per_round']} "
+             f"case(s), {st['iterations_per_round']} fine-tuning iterations per round (warm start), "
+             f"{design['averaging']}; {len(st['seeds'])} seeds {st['seeds']}; uncertainty: {design['uncertainty']}; "
+             f"metric: {design['metric']}; {result['seconds']:.0f} s, load average {result['load_average']}.", "",
              "Mean test Dice (+- std over seeds) by labelled cases:", ""]
     for name, c in s["curves"].items():
         lines.append(f"- {name}: " + "  ".join(f"{x:g}: {m:.3f}+-{d:.3f}" for x, m, d in
@@ -338,32 +453,46 @@ def report_lines(result: dict[str, Any]) -> list[str]:
                      f"{'MET' if v['meets_20pct_target'] else 'NOT met'}; {mono}")
     lines += ["", "Cases picked per contrast phase (all seeds): " + "; ".join(
         f"{k} {v}" for k, v in result["picked_by_phase"].items())]
+    lines += ["", "Final test Dice per phase and per class (mean over seeds):", ""]
+    for name, v in final_breakdown(result["runs"]).items():
+        lines.append(f"- {name}: phases " + ", ".join(f"{k} {x:.3f}" for k, x in v["per_phase"].items())
+                     + "; classes " + ", ".join(f"{k} {x:.3f}" for k, x in v["per_class"].items()))
     return lines
+
+
+def final_breakdown(runs: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per strategy: the last round's test Dice per phase and per class, averaged over the seeds."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name in dict.fromkeys(r["strategy"] for r in runs):
+        last = [r["curve"][-1] for r in runs if r["strategy"] == name]
+        out[name] = {key: {k: float(np.mean([p[key][k] for p in last if k in p.get(key, {})]))
+                           for k in sorted({k for p in last for k in p.get(key, {})})}
+                     for key in ("per_phase", "per_class")}
+    return out
 
 
 # ------------------------------------------------------------------------------------------ main
 
 def run(args: argparse.Namespace) -> int:
     total = Timer()
-    ids = cohort_cases(args.cohort, args.make, args.cohort_seed, args.varied)
-    need = args.test + args.initial + args.rounds * args.per_round
-    if len(ids) < need:
-        raise ValueError(f"cohort has {len(ids)} cases; need test + initial + rounds x per-round = {need}")
-    split = np.random.default_rng(args.cohort_seed).permutation(len(ids))
-    test_ids, pool_ids = [ids[i] for i in split[: args.test]], [ids[i] for i in split[args.test:]]
+    phases_wanted = scenario_phases(args.test_per_phase, dict(zip(PHASES, args.pool_phases, strict=True)),
+                                    args.cohort_seed) if args.scenario == "skewed" else None
+    ids = cohort_cases(args.cohort, args.make, args.cohort_seed, args.varied, phases_wanted)
     meta = {cid: case_meta(args.cohort, cid) for cid in ids}
+    test_ids, pool_ids = split_cohort(args, ids, meta)
+    need = args.initial + args.rounds * args.per_round
+    if len(pool_ids) < need:
+        raise ValueError(f"pool has {len(pool_ids)} cases; need initial + rounds x per-round = {need}")
     cfg = load_bundle(Path(args.starter)).config if args.start == "starter" else new_bundle(
-        {"network": args.network}).config
+        network_config(args)).config
     for cid in ids:  # bring every case to the network grid once (cached) before the workers start
         load_case(args.cohort / f"{cid}.nii.gz", args.cohort / "ground_truth" / f"{cid}.label.nii.gz", cfg, cid,
                   cache_dir=args.cohort / ".cache")
-    phases: dict[str, int] = {}
-    for cid in ids:
-        phases[meta[cid].get("phase", "?")] = phases.get(meta[cid].get("phase", "?"), 0) + 1
+    phases = _phase_counts(ids, meta)
     print(f"{len(test_ids)} test, {len(pool_ids)} pool cases (phases {phases}); start {args.start}; seeds "
           f"{args.seeds}; strategies {args.strategies}; {args.jobs} worker(s)", flush=True)
     slim = argparse.Namespace(**{k: v for k, v in vars(args).items() if k != "func"})
-    base = {"args": slim, "cfg": cfg, "test": test_ids, "pool": pool_ids}
+    base = {"args": slim, "cfg": cfg, "test": test_ids, "pool": pool_ids, "meta": meta}
     tasks = [{**base, "seed": s, "strategy": st}
              for st in sorted(args.strategies, key=lambda x: x == "random") for s in args.seeds]
     ex = ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) if args.jobs > 1 else None
@@ -386,6 +515,7 @@ def run(args: argparse.Namespace) -> int:
     png = args.plot or args.out.with_suffix(".png")
     result = {
         "benchmark": "learning", "cohort": str(args.cohort), "cases": len(ids), "phases": phases,
+        "test_phases": _phase_counts(test_ids, meta), "pool_phases": _phase_counts(pool_ids, meta),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"},
         "learning_design": {
             "start": "starter weights (what a site starts from)" if args.start == "starter" else
@@ -394,16 +524,21 @@ def run(args: argparse.Namespace) -> int:
                       "server's fine-tuning; equal compute for every strategy)",
             "pairing": "every strategy of a seed starts from the same model; a seed fixes the random order, "
                        "candidate subsets and training randomness",
-            "metric": "mean foreground Dice (MONAI DiceMetric, absent classes ignored) on the held-out test cases",
+            "scenario": SCENARIOS[args.scenario],
+            "model": f"{args.network} on a {args.spacing:g} mm grid, patches {args.patch}, trained on all classes",
+            "averaging": f"weights averaged over the last {100 * args.average:.0f} % of the iterations of every "
+                         "round (stochastic weight averaging)" if args.average > 0 else "last weights",
+            "uncertainty": f"{args.samples} samples per case on {'the whole pool' if not args.candidates else f'{args.candidates} random pool cases'} "
+                           "per round, with the server's scoring code (models.predict)",
+            "metric": f"Dice over {', '.join(args.classes)} (MONAI DiceMetric per test case, mean over the classes "
+                      "present, then over the held-out test cases)",
         },
         "split": {"test": test_ids, "pool": pool_ids}, "case_meta": meta, "runs": runs, "summary": summary,
         "picked_by_phase": picks_by_phase(runs, meta), "plot": str(png), "seconds": round(total(), 1),
         "load_average": [round(x, 2) for x in os.getloadavg()], "device": "cuda" if torch.cuda.is_available() else "cpu",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    kind = "varied" if len(phases) > 1 else "uniform"
-    plot(summary, png, f"Active learning, {len(ids)} {kind} phantoms ({len(test_ids)} test), "
-                       f"{len(args.seeds)} seeds, start {args.start}, mean +- std")
+    plot(summary, png, plot_title(result), f"mean test Dice ({', '.join(args.classes)})")
     atomic_write_bytes(args.out, json.dumps(result, indent=1, default=float).encode())
     lines = report_lines(result)
     md = args.out.with_suffix(".md")

@@ -34,21 +34,33 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
                    help="comma list from random, mc_dropout, tta; 'random' is the baseline and is required")
     p.add_argument("--seeds", type=_ints, default=[0, 1, 2, 3, 4],
                    help="comma list of seeds (random order, initial cases, training randomness); curves are averaged")
-    p.add_argument("--test", type=int, default=8, help="held-out test cases (the same for every seed)")
+    p.add_argument("--scenario", choices=("skewed", "random"), default="skewed",
+                   help="skewed: pool mostly portal venous (--pool-phases), test balanced over phases "
+                        "(--test-per-phase); random: --test random cases of a --make cohort")
+    p.add_argument("--pool-phases", type=_ints, default=[4, 4, 20],
+                   help="skewed pool: non-contrast, arterial, portal-venous case counts")
+    p.add_argument("--test-per-phase", type=int, default=4, help="skewed: held-out test cases of every phase")
+    p.add_argument("--test", type=int, default=8, help="random scenario: held-out test cases (the same for every seed)")
     p.add_argument("--start", choices=("starter", "scratch"), default="scratch",
                    help="round-0 model: the shipped starter weights, or trained from scratch on --initial cases")
     p.add_argument("--starter", type=Path, default=None, help="starter bundle folder (default: the shipped one)")
     p.add_argument("--initial", type=int, default=2, help="labelled cases before the first round")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--per-round", type=int, default=2, help="cases labelled per round")
-    p.add_argument("--iterations-initial", type=int, default=200, help="from-scratch training of the start model")
-    p.add_argument("--iterations-per-round", type=int, default=50, help="fine-tuning iterations per round (warm start)")
+    p.add_argument("--iterations-initial", type=int, default=300, help="from-scratch training of the start model")
+    p.add_argument("--iterations-per-round", type=int, default=150, help="fine-tuning iterations per round (warm start)")
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--lr-finetune", type=float, default=1e-3)
+    p.add_argument("--lr-finetune", type=float, default=2e-3)
     p.add_argument("--samples", type=int, default=2, help="MC-dropout / TTA samples per pool case")
-    p.add_argument("--candidates", type=int, default=10,
+    p.add_argument("--candidates", type=int, default=0,
                    help="pool cases scored per round (a random subset, 0 = all) to bound the scoring time")
     p.add_argument("--network", default="unet_small", help="network of a from-scratch start model")
+    p.add_argument("--spacing", type=float, default=6.0, help="network grid (mm) of a from-scratch model")
+    p.add_argument("--patch", type=_ints, default=[32, 32, 32], help="training patch (z,y,x voxels), from scratch")
+    p.add_argument("--classes", type=lambda s: [x for x in s.split(",") if x], default=["liver", "ivc"],
+                   help="classes of the reported Dice (all classes are trained and listed per class)")
+    p.add_argument("--average", type=float, default=0.4,
+                   help="average the weights over this last fraction of every round's iterations (0 = last weights)")
     p.add_argument("--noise", type=float, default=0.01, help="floor of the Dice drop tolerated by the monotonicity check")
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.add_argument("--jobs", type=int, default=2, help="worker processes (each runs one seed x strategy)")
@@ -56,10 +68,11 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def bench_all(out_dir: Path) -> int:
-    """``make bench``: 36 varied phantoms (8 test), 5 seeds, random vs MC-dropout, from scratch, 4 rounds of 2 cases
+    """``make bench``: skewed scenario (pool 20 portal-venous / 4 arterial / 4 non-contrast, test 4 per phase),
+    5 seeds, random vs MC-dropout over the whole pool, from scratch on a 6 mm grid, 4 rounds of 2 cases
     (about 25 minutes on 2 busy cores)."""
     parser = argparse.ArgumentParser()
     register_bench(parser.add_subparsers())
-    args = parser.parse_args(["learning", "--cohort", str(out_dir / "learning-cohort"),
+    args = parser.parse_args(["learning", "--cohort", str(out_dir / "learning-cohort-skewed"),
                               "--out", str(out_dir / "learning.json")])
     return _run(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -53,17 +54,24 @@ def make_cohort(
     shape: tuple[int, int, int] = (256, 256, 96),
     spacing: tuple[float, float, float] = (1.5, 1.5, 2.5),
     varied: bool = False,
+    phases: Sequence[str] | None = None,
 ) -> list[str]:
     """Generate and write ``cases`` phantoms ``synth_000``, ``synth_001``, ...; returns the case ids.
 
     ``varied``: each case also gets a random contrast phase, dose, body size and field of view
     (:func:`.variation.sample_variation`, seeded by the case seed); otherwise all are standard scans.
+    ``phases``: the contrast phase of each case (one per case; implies ``varied``), e.g. to build a
+    cohort with a chosen phase mix; the other variation is drawn as with ``varied``.
     """
+    if phases is not None and len(phases) != int(cases):
+        raise ValueError(f"phases must name one phase per case ({cases}), got {len(phases)}")
     ids = []
     for index in range(int(cases)):
         case_id = f"synth_{index:03d}"
         cs = case_seed(seed, index)
-        variation = sample_variation(np.random.default_rng([cs, 7919])) if varied else None
+        forced = None if phases is None else phases[index]
+        variation = sample_variation(np.random.default_rng([cs, 7919]), forced) \
+            if varied or phases is not None else None
         write_case(make_phantom(cs, shape, spacing, variation=variation), Path(out_dir), case_id)
         ids.append(case_id)
     return ids

@@ -78,11 +78,17 @@ class Variation:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
 
-def sample_variation(rng: np.random.Generator) -> Variation:
-    """A random realistic variation (phase 25 % non-contrast, 25 % arterial, 50 % portal venous)."""
-    phase = PHASES[int(rng.choice(len(PHASES), p=PHASE_WEIGHTS))]
+def sample_variation(rng: np.random.Generator, phase: str | None = None) -> Variation:
+    """A random realistic variation (phase 25 % non-contrast, 25 % arterial, 50 % portal venous).
+
+    ``phase`` forces the contrast phase; the phase is still drawn (and discarded), so dose, size
+    and field of view are the same as without it for the same ``rng``.
+    """
+    drawn = PHASES[int(rng.choice(len(PHASES), p=PHASE_WEIGHTS))]
+    if phase is not None and phase not in PHASES:
+        raise ValueError(f"phase must be one of {', '.join(PHASES)}")
     return Variation(
-        phase=phase,
+        phase=phase or drawn,
         noise_std=round(float(np.exp(rng.uniform(np.log(8.0), np.log(40.0)))), 2),
         blur_sigma=round(float(rng.uniform(0.5, 1.1)), 3),
         body_scale=round(float(rng.uniform(0.85, 1.1)), 3),
