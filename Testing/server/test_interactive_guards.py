@@ -1,10 +1,11 @@
-"""A blob that floods past its plausible size does not get a bigger region to flood into."""
+"""Engine guards: a flooding blob does not get a bigger region; positive clicks on a blob never take away."""
 
 from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
 
+from interactive_volumes import two_blobs
 from medseg_server.interactive import Interaction, InteractiveSession
 from medseg_server.interactive.profiles import profile_for
 
@@ -27,3 +28,15 @@ def test_a_flooding_blob_keeps_its_first_region() -> None:
     assert mask[50, 50, 50]
     assert mask.sum() * spacing**3 / 1000.0 > profile_for("ivc").max_volume_ml  # it did flood ...
     assert np.all(extent <= first_region + 2)  # ... but only the region around the click
+
+
+def test_positive_clicks_on_a_blob_only_add() -> None:
+    """Every voxel of a blob's last result stays when the next interaction is positive clicks only."""
+    image, _, _, _ = two_blobs()
+    session = InteractiveSession(image)
+    before = session.mask("liver")
+    for point in ([20, 32, 20], [20, 32, 48], [20, 26, 14], [20, 36, 50], [14, 32, 20]):
+        session.interact("liver", Interaction(positive=np.array([point])))
+        after = session.mask("liver")
+        assert not (before & ~after).any() and after[tuple(point)]
+        before = after
