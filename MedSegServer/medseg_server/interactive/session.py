@@ -64,6 +64,7 @@ class TargetState:
     fresh_positive: np.ndarray = field(default_factory=_empty)  # positive clicks of the last interaction
     fresh_negative: np.ndarray = field(default_factory=_empty)  # negative clicks of the last interaction
     refit: bool = False  # the last interaction brought a mask or a box: the last result is not kept
+    adds: bool = True  # the last interaction may add voxels (False: only negative clicks / background strokes)
     level: int | None = None
     level_box: Box | None = None  # bounding box of the last result on the level grid
     level_crop: np.ndarray | None = None  # the last result inside ``level_box``
@@ -82,6 +83,7 @@ class TargetState:
         self.negative = _append_new(self.negative, inter.negative)
         self.fresh_positive, self.fresh_negative = self.positive[known[0]:], self.negative[known[1]:]
         self.refit = inter.mask is not None or inter.box is not None
+        self.adds = bool(len(inter.positive) or len(inter.scribble_fg)) or self.refit
         if len(inter.scribble_fg):
             self.scribble_fg = np.concatenate([self.scribble_fg, inter.scribble_fg])
         if len(inter.scribble_bg):
@@ -550,9 +552,12 @@ class InteractiveSession:
             new_crop = trim_rim(new_crop, lev.field("smooth").get(lvl_box))
         target_native = to_native(new_crop, lvl_box, f, native_box)
         if not state.profile.tubular and np.prod(f) > 1:  # blobs from a coarser level: boundary on the native edge
-            target_native = snap_native(target_native, self.pyramid.levels[0].image[native_box.slices])
+            snapped = snap_native(target_native, self.pyramid.levels[0].image[native_box.slices])
+            target_native = snapped & ~self._native_background(state, native_box)  # the snap never adds painted background
         crop = self.labels[native_box.slices]
         mine = crop == state.value
+        if not state.adds:  # negative clicks and background strokes only take away
+            target_native &= mine
         allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine
         updated = crop.copy()
         updated[mine & ~target_native] = 0
@@ -563,6 +568,24 @@ class InteractiveSession:
             self.labels[changed.slices] = updated[native_box.relative(changed)]
         return Update(state.name, state.value, changed, self.count(state.name), time.perf_counter() - t0,
                       self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+
+    def _native_background(self, state: TargetState, native_box: Box) -> np.ndarray:
+        """Native voxels of ``native_box`` the target may not hold: background scribbles, outside its
+        box, outside the model's zone."""
+        out = np.zeros(native_box.shape, dtype=bool)
+        if len(state.scribble_bg):
+            pts = state.scribble_bg[native_box.contains(state.scribble_bg)] - np.array(native_box.start)
+            out[tuple(pts.T)] = True
+        for limit in ((state.box, None), state.zone):
+            if limit is None or limit[0] is None:
+                continue
+            box, mask = limit
+            inside = np.zeros(native_box.shape, dtype=bool)
+            common = box.intersect(native_box)
+            if not common.empty():
+                inside[native_box.relative(common)] = True if mask is None else mask[box.relative(common)]
+            out |= ~inside
+        return out
 
 
 def _thickness_mm(mask: np.ndarray, spacing: np.ndarray) -> float:
