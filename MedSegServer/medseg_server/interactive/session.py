@@ -556,8 +556,8 @@ class InteractiveSession:
             target_native = snapped & ~self._native_background(state, native_box)  # the snap never adds painted background
         crop = self.labels[native_box.slices]
         mine = crop == state.value
-        if not state.adds:  # negative clicks and background strokes only take away
-            target_native &= mine
+        if not state.adds and not state.profile.tubular:  # on a blob, negatives and background strokes only take
+            target_native &= mine  # away (the rim trim and snap must not re-add elsewhere); vessels re-trace
         allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine
         updated = crop.copy()
         updated[mine & ~target_native] = 0
