@@ -32,19 +32,24 @@ THRESHOLDS = (0.80, 0.85, 0.90)
 def register_bench(sub: argparse._SubParsersAction) -> None:
     """Add ``bench interactive``."""
     p = sub.add_parser("interactive", help="click-protocol benchmark of the interactive engine (vs GrowCut)")
+    add_case_arguments(p, default_seed=0)
+    p.add_argument("--baseline", choices=["none", "growcut"], default="none")
+    p.add_argument("--save-masks", type=Path, help="write the final masks here")
+    p.add_argument("--out", type=Path, required=True, help="result JSON")
+    p.set_defaults(func=run)
+
+
+def add_case_arguments(p: argparse.ArgumentParser, default_seed: int) -> None:
+    """The cases, classes and click-protocol options shared by the click benchmarks."""
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--image", type=Path, help="CT volume")
     src.add_argument("--synthetic", type=int, metavar="N", help="use N synthetic phantoms instead")
     p.add_argument("--label", type=Path, help="ground-truth label map of --image")
     p.add_argument("--classes", default="", help="NAME=VALUE,... (default for phantoms: liver, portal_vein, hepatic_veins)")
-    p.add_argument("--seed", type=int, default=0, help="first phantom seed")
+    p.add_argument("--seed", type=int, default=default_seed, help="first phantom seed")
     p.add_argument("--clicks", type=int, default=20)
     p.add_argument("--box", action="store_true", help="first interaction is the ground-truth bounding box")
     p.add_argument("--resize", default="", help="X,Y,Z: resample the case to this size first (latency tests)")
-    p.add_argument("--baseline", choices=["none", "growcut"], default="none")
-    p.add_argument("--save-masks", type=Path, help="write the final masks here")
-    p.add_argument("--out", type=Path, required=True, help="result JSON")
-    p.set_defaults(func=run)
 
 
 def bench_all(out_dir: Path) -> int:

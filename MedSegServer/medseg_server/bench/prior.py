@@ -22,21 +22,13 @@ import SimpleITK as sitk
 
 from ..atomic import atomic_write_bytes
 from ..interactive.model_prior import MIN_DICE, auto_seg_prior
-from .interactive import _cases, _resize, run_engine, summarise
+from .interactive import _cases, _resize, add_case_arguments, run_engine, summarise
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
     """Add ``bench prior``."""
     p = sub.add_parser("prior", help="interactive engine with vs without the learned model as prior")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--image", type=Path, help="CT volume")
-    src.add_argument("--synthetic", type=int, metavar="N", help="use N synthetic phantoms instead")
-    p.add_argument("--label", type=Path, help="ground-truth label map of --image")
-    p.add_argument("--classes", default="", help="NAME=VALUE,... (default for phantoms: liver, portal_vein, hepatic_veins)")
-    p.add_argument("--seed", type=int, default=100, help="first phantom seed (held out from the starter weights)")
-    p.add_argument("--clicks", type=int, default=20)
-    p.add_argument("--box", action="store_true", help="first interaction is the ground-truth bounding box")
-    p.add_argument("--resize", default="", help="X,Y,Z: resample the case to this size first")
+    add_case_arguments(p, default_seed=100)  # phantom seeds the starter weights never saw
     p.add_argument("--model-store", type=Path, help="auto_seg version store (default: the starter weights)")
     p.add_argument("--min-dice", type=float, default=MIN_DICE, help="validation Dice a class needs to be trusted")
     p.add_argument("--threads", type=int, default=1, help="torch threads for the model")

@@ -24,6 +24,7 @@ import SimpleITK as sitk
 
 from .background import BackgroundWork
 from .boxes import Box
+from .propagate import near_points
 
 if TYPE_CHECKING:
     from ..models.auto_seg import AutoSegModel
@@ -104,16 +105,10 @@ def extend_zone(zone: Component, points: np.ndarray, radius_mm: float, spacing_z
     """``zone`` plus a ball of ``radius_mm`` around each native (z, y, x) point."""
     box, mask = zone
     spacing = np.asarray(spacing_zyx, dtype=float)
-    reach = np.ceil(radius_mm / spacing).astype(int)
     points = np.asarray(points, dtype=int).reshape(-1, 3)
-    grown = box.union(Box.around(points, reach).clip(shape))
-    out = np.zeros(grown.shape, dtype=bool)
-    out[grown.relative(box)] = mask
-    for p in points:
-        ball = Box.around(p[None], reach).clip(shape)
-        grids = np.ogrid[tuple(slice(a - c, b - c) for a, b, c in zip(ball.start, ball.stop, p, strict=True))]
-        inside = sum((g * s) ** 2 for g, s in zip(grids, spacing, strict=True)) <= radius_mm**2
-        out[grown.relative(ball)] |= inside
+    grown = box.union(Box.around(points, np.ceil(radius_mm / spacing).astype(int)).clip(shape))
+    out = near_points(grown.shape, points - np.array(grown.start), spacing, radius_mm)
+    out[grown.relative(box)] |= mask
     return grown, out
 
 

@@ -281,7 +281,7 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
     if inp.forced_fg is not None:
         pos |= inp.forced_fg
     if inp.previous is not None and profile.tubular:  # vessels: only the part of the last result near the click is contested
-        pos |= inp.previous & ~_near(region.shape, inp.negative, inp.spacing, profile.contest_mm)
+        pos |= inp.previous & ~near_points(region.shape, inp.negative, inp.spacing, profile.contest_mm)
     if inp.base is not None:
         pos |= ndimage.binary_erosion(inp.base, iterations=2)
     pos &= region & ~neg
@@ -292,7 +292,7 @@ def _compete(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.n
     return _split(inp.gradient_on(region), region, pos, neg)  # sparse vessels: their tiles only
 
 
-def _near(shape: tuple[int, int, int], points: np.ndarray, spacing: np.ndarray, radius_mm: float) -> np.ndarray:
+def near_points(shape: tuple[int, int, int], points: np.ndarray, spacing: np.ndarray, radius_mm: float) -> np.ndarray:
     """Voxels within ``radius_mm`` of any of the (N, 3) points."""
     out = np.zeros(shape, dtype=bool)
     for p in np.asarray(points, dtype=int).reshape(-1, 3):

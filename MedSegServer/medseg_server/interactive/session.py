@@ -26,7 +26,7 @@ from .intensity import Interval, exclude, interval, localise, seed_samples
 from .interactions import Interaction, InteractionError
 from .model_prior import CLICK_REACH_MM, ZONE_MARGIN_MM, ModelPrior, extend_zone, grow_zone
 from .profiles import TargetProfile, profile_for
-from .propagate import RoiInputs, bbox_slices, segment, stamp
+from .propagate import RoiInputs, bbox_slices, near_points, segment, stamp
 from .pyramid import Pyramid
 from .refine import CONTEXT, snap_native, trim_rim
 from .resample import block_fraction, to_native
@@ -470,15 +470,13 @@ class InteractiveSession:
 
     def _near_negatives(self, state: TargetState, lev, region: Box) -> np.ndarray:
         """Voxels of ``region`` within ``contest_mm`` of a negative click or background scribble."""
-        from .propagate import _near
-
         pts = [state.negative]
         if len(state.scribble_bg):  # a sample of the painted voxels is enough to place the balls
             pts.append(state.scribble_bg[:: max(1, len(state.scribble_bg) // 32)])
         level_pts = lev.to_level(np.concatenate(pts)) - np.array(region.start)
         reach = np.ceil(state.profile.contest_mm / lev.spacing).astype(int)
         level_pts = level_pts[np.all((level_pts + reach >= 0) & (level_pts - reach < np.array(region.shape)), axis=1)]
-        return _near(region.shape, level_pts, lev.spacing, state.profile.contest_mm)
+        return near_points(region.shape, level_pts, lev.spacing, state.profile.contest_mm)
 
     def _guard_explosion(self, state: TargetState, lev, region: Box, result: np.ndarray) -> np.ndarray:
         """Leak guard (vessels, and blobs on a positive click): a click that more than doubles the
@@ -489,14 +487,12 @@ class InteractiveSession:
         previous = self._previous(state, region)
         if previous is None or not len(state.positive) or result.sum() <= EXPLOSION * max(int(previous.sum()), 1):
             return result
-        from .propagate import _near
-
         if state.profile.tubular:
             clicks, reach = state.positive[-1:], state.profile.contest_mm
         else:
             clicks, reach = state.fresh_positive, min(state.profile.contest_mm, _thickness_mm(previous, lev.spacing))
         click = lev.to_level(clicks) - np.array(region.start)
-        return result & (previous | _near(region.shape, click, lev.spacing, reach))
+        return result & (previous | near_points(region.shape, click, lev.spacing, reach))
 
     def _previous(self, state: TargetState, region: Box) -> np.ndarray | None:
         """The target's last result (level grid) cropped to ``region``."""

@@ -158,20 +158,6 @@ def _grow(coarse: np.ndarray, factors: tuple[int, int, int], shape: tuple[int, .
     return out[tuple(slice(0, n) for n in shape)]
 
 
-def cut_at(shape: tuple[int, int, int], points: np.ndarray, dist: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Balls around negative clicks, each as wide as the candidate is thick there plus a voxel (cuts the lumen)."""
-    out = np.zeros(shape, dtype=bool)
-    for p in np.asarray(points, dtype=int).reshape(-1, 3):
-        radius = float(dist[tuple(p)]) + float(spacing.max())
-        r = np.ceil(radius / spacing).astype(int)
-        lo = np.maximum(p - r, 0)
-        hi = np.minimum(p + r + 1, shape)
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-        grids = np.ogrid[box]
-        out[box] |= sum(((g - c) * s) ** 2 for g, c, s in zip(grids, p, spacing, strict=True)) <= radius**2
-    return out
-
-
 def seed_radius(dist: np.ndarray, seeds: np.ndarray) -> float:
     """Largest candidate radius (mm) at the seeds and their 26 neighbours."""
     best = 0.0
