@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -83,3 +85,36 @@ def test_a_cut_along_an_edge_is_told_from_a_cut_through_a_flat_object():
     assert not _cut_on_edge(grad, removed, kept)  # flat: the removal flooded through the object
     grad[:, :, 11:13] = 5.0
     assert _cut_on_edge(grad, removed, kept)  # the contact runs along a strong edge
+
+
+_EXIT_DURING_WARMUP = """
+import sys
+import time
+import numpy as np
+import SimpleITK as sitk
+from medseg_server.interactive import InteractiveSession
+from medseg_server.interactive import background
+if sys.argv[1] == "no-join":
+    import atexit
+    atexit.unregister(background._stop_all_at_exit)
+img = sitk.GetImageFromArray(np.random.default_rng(0).normal(50, 20, (160, 256, 256)).astype(np.float32))
+session = InteractiveSession(img, {"liver": 1})
+level, _ = session.warmup.fields[-1]
+gradient = session.pyramid.levels[level].field("gradient")
+while not session.warmup.ready() and not gradient.data.any():  # exit while ITK computes the gradient
+    time.sleep(0.001)
+assert not session.warmup.ready()
+"""
+
+
+def _exit_during_warmup(mode: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", _EXIT_DURING_WARMUP, mode], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_the_process_exits_cleanly_while_a_warm_up_is_running():
+    """A daemon thread left inside ITK at interpreter exit aborts the process (exit 134, 'FATAL:
+    exception not rethrown'); running work is stopped and joined at exit instead."""
+    done = _exit_during_warmup("join")
+    assert done.returncode == 0, done.stderr[-500:]
+    assert "FATAL" not in done.stderr

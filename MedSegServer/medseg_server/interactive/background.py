@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
+
+EXIT_JOIN_SECONDS = 30.0  # how long interpreter exit waits for running work to stop
+
+_live: weakref.WeakSet[BackgroundWork] = weakref.WeakSet()
 
 
 class BackgroundWork:
@@ -17,7 +23,9 @@ class BackgroundWork:
         self.seconds: float | None = None  # how long the work took, once done
         self.error: str | None = None
         self._done = threading.Event()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        _live.add(self)
         self._thread.start()
 
     def work(self) -> None:
@@ -34,6 +42,10 @@ class BackgroundWork:
             self.seconds = time.perf_counter() - t0
             self._done.set()
 
+    def stop(self) -> None:
+        """Ask the work to stop early (it checks ``self._stop`` where it can)."""
+        self._stop.set()
+
     def ready(self) -> bool:
         """True once the work finished (or failed, or was stopped)."""
         return self._done.is_set()
@@ -41,3 +53,18 @@ class BackgroundWork:
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the work is done (or ``timeout`` seconds); True when it is."""
         return self._done.wait(timeout)
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    """Stop and join running work before the interpreter finalises.
+
+    A daemon thread still inside native code (ITK, torch) when Python tears down aborts the process
+    ("FATAL: exception not rethrown"); atexit runs before that, so the threads end cleanly here.
+    """
+    running = [w for w in list(_live) if not w.ready()]
+    for w in running:
+        w.stop()
+    deadline = time.monotonic() + EXIT_JOIN_SECONDS
+    for w in running:
+        w.wait(max(0.0, deadline - time.monotonic()))

@@ -9,8 +9,6 @@ warm-up is done waits at most for the slab being computed, then computes what it
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from .background import BackgroundWork
@@ -51,13 +49,8 @@ class Warmup(BackgroundWork):
     def __init__(self, pyramid: Pyramid, fields: list[tuple[int, str]]) -> None:
         self.fields = fields
         self._pyramid = pyramid
-        self._stop = threading.Event()
         super().__init__("medseg-warmup")
 
     def work(self) -> None:
         for level, name in self.fields:
             self._pyramid.levels[level].field(name).fill(self._stop)
-
-    def stop(self) -> None:
-        """Stop after the slab being computed (the session was closed)."""
-        self._stop.set()
