@@ -20,12 +20,14 @@ class LiveServer:
         import uvicorn
 
         from medseg_server.app import create_app
+        from medseg_server.cli_serve import uvicorn_options
 
         self.app = create_app(settings)
         self.ctx = self.app.state.ctx
         self.port = settings.port
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        options = uvicorn_options(settings) | {"host": "127.0.0.1"}
+        config = uvicorn.Config(self.app, log_level="warning", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

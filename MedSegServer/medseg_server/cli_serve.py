@@ -6,6 +6,17 @@ import argparse
 
 from .settings import Settings
 
+KEEP_ALIVE_SECONDS = 75  # idle keep-alive connections stay open longer than any client's poll interval
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """Options of ``uvicorn.run``/``uvicorn.Config`` for a MedSeg server.
+
+    uvicorn closes idle connections after 5 s by default; a client polling training progress every
+    few seconds then races the close and sees "connection reset" now and then.
+    """
+    return {"host": settings.host, "port": settings.port, "timeout_keep_alive": KEEP_ALIVE_SECONDS}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="start the MONAI Label compatible server")
@@ -33,5 +44,5 @@ def run(args: argparse.Namespace) -> int:
     )
     settings.studies.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, log_level="info", **uvicorn_options(settings))
     return 0

@@ -14,11 +14,17 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from .errors import ClientError, NotFound, ServerError, ServerUnavailable
 from .multipart import parse_multipart
 
 CONNECT_TIMEOUT = 5.0
+SAFE_RETRIES = Retry(total=2, connect=2, read=1, status=0, other=0, allowed_methods=frozenset({"GET", "HEAD"}),
+                     backoff_factor=0.2, raise_on_status=False)
+"""A read whose connection was dropped (server restarted, idle keep-alive closed at the moment of the
+request) is sent again once; nothing that changes state (POST/PUT/DELETE) is ever re-sent."""
 
 
 @dataclass
@@ -54,6 +60,8 @@ class MedSegClient:
         self.timeout = float(timeout)
         self.user = user
         self._http = requests.Session()
+        for scheme in ("http://", "https://"):
+            self._http.mount(scheme, HTTPAdapter(max_retries=SAFE_RETRIES))
         if token:
             self._http.headers["Authorization"] = f"Bearer {token}"
 
