@@ -15,6 +15,7 @@ from medseg_server.bench._learning_impl import (
     aggregate_dice,
     cases_to_reach,
     monotonic_within,
+    pick_diverse,
     scenario_phases,
     split_cohort,
     summarise,
@@ -144,3 +145,18 @@ def test_round_weights_are_the_average_of_the_last_iterates():
     mean = torch.stack([s[name] for s in snapshots]).mean(0)
     assert torch.allclose(averaged.state_dict()[name], mean, atol=1e-6)
     assert not torch.allclose(averaged.state_dict()[name], snapshots[-1][name])
+
+
+def test_diverse_picks_of_a_round_are_not_near_duplicates_of_each_other():
+    """Picked one after another like the server strategy: the second pick is measured against the first."""
+    bundle = new_bundle({"spacing": [6.0] * 3, "patch_size": [16, 16, 16], "roi_size": [16, 16, 16]})
+    rng = np.random.default_rng(0)
+    image = (rng.random((16, 16, 16)) * 0.5).astype(np.float32)
+    labelled = [Case("lab", image, np.zeros((16, 16, 16), np.uint8))]
+    cand = [Case(c, image, labelled[0].label) for c in ("twin_a", "twin_b", "other", "dull")]
+    scores = {"twin_a": 0.9, "twin_b": 0.89, "other": 0.5, "dull": 0.1}
+    far = [30.0] + [0.0] * 11  # far from the labelled image in body volume
+    features = {"twin_a": far, "twin_b": far, "other": [-30.0] + [0.0] * 11, "dull": [60.0] + [0.0] * 11}
+    picks, details = pick_diverse(bundle.net, cand, labelled, scores, features, bundle.config, torch.device("cpu"), 2)
+    assert [c.case_id for c in picks] == ["twin_a", "other"]  # twin_b would duplicate twin_a
+    assert [d["rank"] for d in details] == [1, 2] and all(d["distance"] > 0 for d in details)

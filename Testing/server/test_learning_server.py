@@ -164,6 +164,14 @@ def test_versions_publish_refuse_rollback_and_active_learning(server_factory, le
     pick = requests.post(f"{url}/activelearning/mc_dropout", json={"exclude": [best]}, timeout=30).json()
     assert pick["id"] == other
     assert requests.post(f"{url}/activelearning/tta", json={"exclude": [best, other]}, timeout=30).json() == {}
+    # 6) the same run described the labelled images, so the diverse strategy measures against all three
+    described = live.ctx.extras["uncertainty_store"].features(1)
+    assert set(described) == {"case_000", "case_001", "case_002", "case_003", "case_004"}
+    pick = requests.post(f"{url}/activelearning/mc_dropout_diverse", json={}, timeout=30).json()
+    assert pick["id"] in {"case_003", "case_004"} and pick["reason"]["reference"] == 3
+    assert pick["reason"]["distance"] > 0 and pick["reason"]["score"] == pytest.approx(scores[pick["id"]]["mc_dropout"])
+    pick = requests.post(f"{url}/activelearning/mc_dropout_diverse", json={"exclude": [pick["id"]]}, timeout=30).json()
+    assert pick["id"] in {"case_003", "case_004"} and pick["reason"]["reference"] == 4
 
 
 def test_training_killed_mid_run_keeps_the_server_and_the_last_good_model(server_factory, learning_studies: Path,

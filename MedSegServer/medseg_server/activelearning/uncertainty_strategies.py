@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 from ..datastore import LocalDatastore
+from .diversity import diverse_pick
 from .strategies import Strategy
 from .uncertainty import UncertaintyStore
 
@@ -48,3 +49,37 @@ class UncertaintyStrategy(Strategy):
         return pick, {"reason": REASONS[self.method], "score": score, "model_version": record.get("model_version"),
                       "pool": len(pool), "scored": len(scored)}
 
+
+class DiverseUncertaintyStrategy(UncertaintyStrategy):
+    """Among the most uncertain third of the scored candidates, the one least like the labelled images.
+
+    "Labelled" means with a ``final`` label, plus the images leased to other annotators (``exclude`` /
+    ``is_locked``): they are about to be labelled, so a second near-duplicate is not worth asking for.
+    Descriptors come from the same scoring run (same model version) as the candidates' scores; without
+    them the most uncertain image wins, and the reason says why.
+    """
+
+    def __init__(self, method: str, store: UncertaintyStore, seed: int | None = None) -> None:
+        super().__init__(method, store, seed)
+        self.name = f"{method}_diverse"
+        self.description = (f"Among the unlabelled images with the {REASONS[method]} (top third), the one least "
+                            "like the labelled images (body size, organ volumes, contrast)")
+
+    def select(self, datastore, request):
+        pool = unlocked_candidates(self, datastore, request)
+        if not pool:
+            return None
+        scores = self.store.scores(self.method)
+        scored = {i: scores[i][0] for i in pool if i in scores}
+        if not scored:
+            return super().select(datastore, request)
+        top = max(scored, key=lambda i: (scored[i], i))
+        version = scores[top][1].get("model_version")
+        features = self.store.features(version)
+        taken = set(datastore.list_images()) - set(pool)  # labelled, leased or locked
+        reference = [features[i] for i in sorted(taken) if i in features]
+        pick, details = diverse_pick(scored, features, reference)
+        return pick, {"reason": f"{REASONS[self.method]} among the top {details['shortlist']}, "
+                                f"{details['diversity']}", "score": scored[pick], "model_version": version,
+                      "pool": len(pool), "scored": len(scored), "uncertainty_rank": details["rank"],
+                      "distance": details["distance"], "reference": len(reference)}

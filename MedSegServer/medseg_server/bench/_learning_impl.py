@@ -40,13 +40,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..activelearning.diversity import describe, diverse_pick
 from ..atomic import atomic_write, atomic_write_bytes
 from ..models.bundle import load_bundle, new_bundle
-from ..models.predict import entropy_map, mc_dropout_samples, tta_samples, uncertainty_score
+from ..models.predict import entropy_map, mc_dropout_samples, predict_probs, tta_samples, uncertainty_score
 from ..synth.variation import PHASES
 from ..training.seg_loop import Case, Timer, evaluate, load_case, train_iterations
 
-STRATEGIES = ("random", "mc_dropout", "tta")
+STRATEGIES = ("random", "mc_dropout", "tta", "mc_dropout_diverse")
 STARTER = Path(__file__).resolve().parents[1] / "models" / "weights" / "auto_seg"
 
 
@@ -181,16 +182,35 @@ def aggregate_dice(per_case: dict[str, dict[str, float]], classes: list[str],
 
 
 def score_pool(net: torch.nn.Module, pool: list[Case], cfg: dict[str, Any], method: str, samples: int,
-               device: torch.device) -> dict[str, float]:
-    """Uncertainty score of each pool case under ``net``."""
+               device: torch.device, features: dict[str, list[float]] | None = None) -> dict[str, float]:
+    """Uncertainty score of each pool case under ``net`` (``method``: mc_dropout or tta; a ``*_diverse``
+    strategy scores with its base method); each case's descriptor goes into ``features`` when given."""
     out = {}
     for case in pool:
-        if method == "mc_dropout":
+        if method.startswith("mc_dropout"):
             probs = mc_dropout_samples(net, case.image, cfg, device, samples)
         else:
             probs = tta_samples(net, case.image, cfg, device, samples)
         out[case.case_id] = uncertainty_score(probs, entropy_map(probs))
+        if features is not None:
+            features[case.case_id] = describe(case.image, np.mean(probs, axis=0), cfg["spacing"])
     return out
+
+
+def pick_diverse(net: torch.nn.Module, cand: list[Case], labelled: list[Case], scores: dict[str, float],
+                 features: dict[str, list[float]], cfg: dict[str, Any], device: torch.device,
+                 count: int) -> tuple[list[Case], list[dict[str, Any]]]:
+    """``count`` picks one after another as the server's ``mc_dropout_diverse`` strategy makes them: each
+    pick is measured against the labelled cases (described under ``net``) and the picks before it."""
+    reference = [describe(c.image, predict_probs(net, c.image, cfg, device), cfg["spacing"]) for c in labelled]
+    left = {c.case_id: c for c in cand}
+    picks, details = [], []
+    for _ in range(min(count, len(left))):
+        cid, info = diverse_pick({k: scores[k] for k in left}, features, reference)
+        picks.append(left.pop(cid))
+        reference.append(features[cid])
+        details.append({"case": cid, **info})
+    return picks, details
 
 
 def _seeded(seed: int, *parts: int) -> int:
@@ -259,15 +279,21 @@ def simulate(task: dict[str, Any]) -> dict[str, Any]:
             break
         clock = Timer()
         scores: dict[str, float] = {}
+        pick_details: list[dict[str, Any]] | None = None
         if strategy == "random":
             picks = [pool[i] for i in order.permutation(len(pool))[: args.per_round]]
         else:
             cand = pool if not args.candidates or args.candidates >= len(pool) else \
                 [pool[i] for i in sorted(order.choice(len(pool), args.candidates, replace=False))]
             torch.manual_seed(_seeded(seed, rnd, 3))
-            scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device)
+            features: dict[str, list[float]] = {}
+            scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device, features)
             all_scores.append({c: round(v, 5) for c, v in scores.items()})
-            picks = sorted(cand, key=lambda c: scores[c.case_id], reverse=True)[: args.per_round]
+            if strategy.endswith("_diverse"):
+                picks, pick_details = pick_diverse(bundle.net, cand, labelled, scores, features, cfg, device,
+                                                   args.per_round)
+            else:
+                picks = sorted(cand, key=lambda c: scores[c.case_id], reverse=True)[: args.per_round]
         pick_s = clock()
         for case in picks:
             pool.remove(case)
@@ -278,7 +304,7 @@ def simulate(task: dict[str, Any]) -> dict[str, Any]:
         metrics = test_dice(bundle.net, test, cfg, device, args.classes, meta)
         curve.append({**metrics, "labelled": len(labelled), "picked": [c.case_id for c in picks],
                       "scores": {c.case_id: round(scores[c.case_id], 5) for c in picks} if scores else None,
-                      "pick_seconds": round(pick_s, 1), "seconds": round(clock(), 1)})
+                      "pick_details": pick_details, "pick_seconds": round(pick_s, 1), "seconds": round(clock(), 1)})
         print(f"  seed {seed} {strategy:>10} round {rnd}: {len(labelled):2d} labelled, test Dice {metrics['dice']:.4f} "
               f"(picked {', '.join(c.case_id for c in picks)}; {clock():.0f} s)", flush=True)
     return {"seed": seed, "strategy": strategy, "curve": curve, "pool_scores": all_scores}
@@ -530,6 +556,10 @@ def run(args: argparse.Namespace) -> int:
                          "round (stochastic weight averaging)" if args.average > 0 else "last weights",
             "uncertainty": f"{args.samples} samples per case on {'the whole pool' if not args.candidates else f'{args.candidates} random pool cases'} "
                            "per round, with the server's scoring code (models.predict)",
+            "diversity": "mc_dropout_diverse: among the most uncertain third of the pool, the case farthest from "
+                         "its nearest labelled (or already picked) case in standardised descriptors (body volume, "
+                         "body intensity, predicted volume and intensity per class), picked one after another "
+                         "like the server's strategy (activelearning.diversity)",
             "metric": f"Dice over {', '.join(args.classes)} (MONAI DiceMetric per test case, mean over the classes "
                       "present, then over the held-out test cases)",
         },

@@ -5,7 +5,8 @@ registered by ``default_registry`` and adds around it:
 
 - ``ctx.trainers["auto_seg"]``: :class:`SegTrainer` (versioning + publishing rule);
 - after every published version, an uncertainty run over the unlabelled images (scoring runner);
-- ``ctx.strategies["mc_dropout"]`` and ``["tta"]`` reading the stored scores;
+- ``ctx.strategies["mc_dropout"]``, ``["tta"]`` and ``["mc_dropout_diverse"]`` reading the stored scores
+  (and, for the last, the stored descriptors of labelled and unlabelled images);
 - ``ctx.extras["auto_train_model"] = "auto_seg"``: the model the debounced auto-training retrains.
 """
 
@@ -15,7 +16,7 @@ import logging
 from typing import Any
 
 from ..activelearning.uncertainty import METHODS, UncertaintyJob, UncertaintyStore
-from ..activelearning.uncertainty_strategies import UncertaintyStrategy
+from ..activelearning.uncertainty_strategies import DiverseUncertaintyStrategy, UncertaintyStrategy
 from ..models.auto_seg import AutoSegModel
 from .runner import AlreadyRunning
 from .seg_trainer import SegTrainer
@@ -39,6 +40,8 @@ def install_learning(ctx: Any) -> None:
     ctx.extras["uncertainty_job"] = UncertaintyJob(store.root, ctx.settings.device)
     for method in METHODS:
         ctx.strategies[method] = UncertaintyStrategy(method, store)
+    diverse = DiverseUncertaintyStrategy("mc_dropout", store)
+    ctx.strategies[diverse.name] = diverse
     ctx.extras.setdefault("auto_train_model", MODEL)
 
     def after_training(result: dict[str, Any]) -> None:
@@ -61,6 +64,8 @@ def start_uncertainty(ctx: Any, params: dict[str, Any] | None = None) -> dict[st
     wanted = params.pop("images", None)
     pool = ctx.datastore.unlabelled_images("final")
     ids = [i for i in pool if wanted is None or i in set(wanted)]
-    request = {**params, "images": {i: str(ctx.datastore.image_path(i)) for i in ids}, "bundle": str(folder),
+    described = ctx.datastore.labelled_images("final") if wanted is None else []  # a full run describes them
+    request = {**params, "images": {i: str(ctx.datastore.image_path(i)) for i in ids},
+               "describe": {i: str(ctx.datastore.image_path(i)) for i in described}, "bundle": str(folder),
                "version": model.store.published(), "method": "uncertainty"}
     return ctx.scoring_runner.start(ctx.extras["uncertainty_job"], request)
