@@ -27,6 +27,8 @@ from .tubular import tubular_region
 FAR_REMOVAL = 0.10  # negative clicks may remove at most this share of the object outside their contest zones
 TINY_REMOVAL = 0.01  # ... and more than this only when it looks like what they were placed on
 EDGE_CUT = 1.5  # ... or when the cut runs along an edge this much stronger than the object's median gradient
+SAME_DEVIATIONS = 2.0  # object and clicked voxels whose medians are closer than this many of the object's robust
+# deviations cannot be told apart by intensity: then only an edge lets a click take more than its contest zones
 
 
 @dataclass
@@ -52,6 +54,7 @@ class RoiInputs:
     fresh_negative: np.ndarray | None = None  # negatives of this interaction (None: no last result to update)
     narrowed: list[Interval] | None = None  # ``intervals`` shrunk away from the negatives' intensities ...
     narrow_near: np.ndarray | None = None  # ... which apply only here (near the negatives)
+    joined: np.ndarray | None = None  # vessels: thin candidate parts touching this (the last result) count as seeded
 
     @property
     def gradient(self) -> np.ndarray:
@@ -103,6 +106,8 @@ def candidate(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
 
 def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     """The target's mask over the region."""
+    if profile.tubular and inp.previous is not None and inp.fresh_negative is not None:
+        return _update_vessel(inp, profile)
     shape = inp.smooth.shape
     cand = candidate(inp, profile)
     seeds = stamp(shape, inp.positive, 1) & cand
@@ -115,13 +120,13 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     if profile.tubular:
         seed_mask = seeds | stamp(shape, inp.positive, 1)
         region, cand = tubular_region(lambda ivs: candidate(replace(inp, intervals=ivs), profile), inp.positive,
-                                      seed_mask, inp.negative, inp.spacing, inp.intervals, profile)
+                                      seed_mask, inp.negative, inp.spacing, inp.intervals, profile, inp.joined)
         base_seeds = base_seeds & cand
         labels = cc3d.connected_components(cand, connectivity=26) if inp.base is not None else None
     else:
         region = cand
         if profile.open_mm > 0:
-            opened = ndimage.binary_opening(cand, structure=ellipsoid(profile.open_mm, inp.spacing))
+            opened = open_extended(cand, ellipsoid(profile.open_mm, inp.spacing))
             region = opened | seeds | base_seeds
         labels = cc3d.connected_components(region, connectivity=6)
         region = _components_with(labels, seeds)
@@ -139,6 +144,18 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     if profile.tubular and len(inp.positive):  # a click on a vessel's partial-volume rim still counts
         region[tuple(inp.positive.T)] = True
     return _fill_holes(inp, region, profile)
+
+
+def open_extended(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """Morphological opening of ``mask`` as if it went on unchanged past the array's faces.
+
+    An object cut by the image's field of view (or by the region's faces) is not eroded there
+    (``binary_opening`` alone treats the outside as background and eats the object's cut faces),
+    while a thin bridge touching a face stays thin beyond it and is still cut.
+    """
+    pad = [(n - 1, n - 1) for n in structure.shape]  # twice the radius: exact for the erosion and the dilation
+    out = ndimage.binary_opening(np.pad(mask, pad, mode="edge"), structure=structure)
+    return out[tuple(slice(p, p + n) for (p, _), n in zip(pad, mask.shape, strict=True))]
 
 
 def _fill_holes(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.ndarray:
@@ -179,6 +196,34 @@ def _update(inp: RoiInputs, region: np.ndarray, profile: TargetProfile) -> np.nd
     return _fill_holes(inp, result, profile)
 
 
+def _update_vessel(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
+    """A later interaction on a vessel edits its last result (``vessel_edit.py``): new positive
+    clicks only add (the checked new part of the re-traced tree), new negative clicks and
+    background strokes only take away (the piece they cut, and what that cuts off)."""
+    from .vessel_edit import checked_growth, drop_cut_off, take_back, trace_near
+
+    shape = inp.previous.shape
+    painted = inp.forced_fg if inp.forced_fg is not None else np.zeros(shape, dtype=bool)
+    result = inp.previous
+    if inp.forced_bg is not None:  # background strokes: what they cut off goes with them
+        removed = inp.previous & inp.forced_bg
+        result = drop_cut_off(inp.previous & ~removed, (stamp(shape, inp.positive, 1) | painted) & inp.previous,
+                              removed, inp.smooth)
+    fresh = stamp(shape, inp.fresh_positive, 1) | painted
+    if fresh.any():  # the tree traced near the new clicks (earlier negatives competing); only its new part is added
+        traced = (trace_near(inp, profile, inp.fresh_positive, segment) if len(inp.fresh_positive)
+                  else segment(replace(inp, fresh_positive=None, fresh_negative=None), profile))  # painted only
+        growth = checked_growth(traced & ~result, result, traced, fresh, inp.fresh_positive, inp.smooth,
+                                inp.spacing, profile.max_radius_mm)
+        result = result | growth
+    pos = (stamp(shape, inp.positive, 1) | painted) & result
+    neg = stamp(shape, inp.fresh_negative, _neg_radius(inp.spacing)) & result & ~pos
+    if neg.any():
+        result = take_back(result, pos, neg, inp.fresh_negative, inp.spacing, inp.gradient_on, inp.smooth,
+                           profile.max_radius_mm)
+    return result
+
+
 def _neg_radius(spacing: np.ndarray) -> int:
     return max(1, int(round(3.0 / float(spacing.min()))))
 
@@ -201,10 +246,10 @@ def _take_back(inp: RoiInputs, current: np.ndarray, pos: np.ndarray, neg: np.nda
     The error is what the clicks win in a watershed against the positive evidence, as far as it
     is connected to them. Guard: the part of it outside the clicks' contest zones (``contest.py``)
     must be small (``FAR_REMOVAL`` of the object) and, when it is not tiny, look like the clicked
-    voxels rather than the object or be cut from the object along an edge (``_cut_on_edge``:
-    object and leak may have the same intensity, e.g. liver and aorta without contrast);
-    otherwise the flood went through a weak edge into the object and only the contest zones are
-    open to the clicks.
+    voxels rather than the object (``_like_click``: only when the clicked tissue differs from the
+    object by intensity) or be cut from the object along an edge (``_cut_on_edge``: object and
+    leak may have the same intensity, e.g. liver and aorta without contrast); otherwise the flood
+    went through a weak edge into the object and only the contest zones are open to the clicks.
     """
     removed = current & ~_split(inp.gradient, current, pos, neg)
     removed = _components_with(cc3d.connected_components(removed | neg, connectivity=26), neg) & current
@@ -215,7 +260,7 @@ def _take_back(inp: RoiInputs, current: np.ndarray, pos: np.ndarray, neg: np.nda
         far = removed & ~zone
         kept = current & ~removed
         if far.sum() > FAR_REMOVAL * size or (far.sum() > TINY_REMOVAL * size
-                                               and _looks_like(inp.smooth, far, kept, neg)
+                                               and not _like_click(inp.smooth, far, kept, neg)
                                                and not _cut_on_edge(inp.gradient, removed, kept)):
             removed = current & ~_split(inp.gradient, current, pos | (current & ~zone), neg)
     return current & ~removed
@@ -233,12 +278,19 @@ def _cut_on_edge(gradient: np.ndarray, removed: np.ndarray, kept: np.ndarray) ->
     return float(np.median(gradient[sub][contact])) >= EDGE_CUT * float(np.median(gradient[kept]))
 
 
-def _looks_like(image: np.ndarray, part: np.ndarray, kept: np.ndarray, clicked: np.ndarray) -> bool:
-    """True when the median intensity of ``part`` is nearer that of ``kept`` than that of ``clicked``."""
+def _like_click(image: np.ndarray, part: np.ndarray, kept: np.ndarray, clicked: np.ndarray) -> bool:
+    """True when ``part`` looks like the ``clicked`` voxels rather than the ``kept`` object: its median
+    intensity is nearer theirs, and theirs differs from the object's by at least ``SAME_DEVIATIONS``
+    robust deviations of the object (else which one it is nearer is a coin toss)."""
     if not kept.any() or not clicked.any():
+        return True
+    object_values = image[kept]
+    centre, click = float(np.median(object_values)), float(np.median(image[clicked]))
+    deviation = 1.4826 * float(np.median(np.abs(object_values - centre)))
+    if abs(click - centre) < SAME_DEVIATIONS * deviation:
         return False
     value = float(np.median(image[part]))
-    return abs(value - float(np.median(image[kept]))) < abs(value - float(np.median(image[clicked])))
+    return abs(value - click) <= abs(value - centre)
 
 
 def snap_boundary(inp: RoiInputs, region: np.ndarray) -> np.ndarray:

@@ -50,10 +50,10 @@ def _anchored(mask: np.ndarray, core: np.ndarray) -> np.ndarray:
     trim cut off from the object are dropped)."""
     labels = cc3d.connected_components(mask, connectivity=6)
     keep = np.zeros(int(labels.max()) + 1, dtype=bool)
-    keep[np.unique(labels[core])] = True
+    keep[labels[core]] = True  # index assignment: no sorting of the (many) core labels
     for axis in range(3):
         for end in (0, -1):
-            keep[np.unique(np.take(labels, end, axis=axis))] = True
+            keep[np.take(labels, end, axis=axis)] = True
     keep[0] = False
     return keep[labels]
 
@@ -61,6 +61,8 @@ def _anchored(mask: np.ndarray, core: np.ndarray) -> np.ndarray:
 NATIVE_STEP = 2  # local means are computed on every second native voxel (cheap on a 512x512 crop) ...
 NATIVE_WINDOW = 3  # ... over a window of this many such voxels (about 6 native voxels)
 NATIVE_SIGMA = 0.7  # native voxels: light smoothing of the image before the half-way test
+JOIN_SHARE = 0.4  # a boundary voxel this far from the surroundings' intensity to the core's is object
+BRIGHT_HU = 50.0  # object voxels this much brighter than its core's median are an inclusion, not object
 
 
 def snap_native(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -69,9 +71,13 @@ def snap_native(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     A mask interpolated from a level ``f`` times coarser is only right to about half a level
     voxel, and on a blob its boundary sits inside the object (the interval and the smoothing
     reject the partial-volume voxels). Every native voxel one step inside or outside the
-    boundary joins the object when its (lightly smoothed) intensity is nearer the local
-    intensity of the object's core than that of the surroundings (the voxel is more object
-    than surroundings). Where the two are too alike, and on the crop's faces, nothing changes.
+    boundary joins the object when its (lightly smoothed) intensity is at least ``JOIN_SHARE``
+    of the way from the local intensity of the surroundings to that of the object's core (the
+    voxel is mostly object: the smoothing pulls a boundary voxel of a convex object towards the
+    surroundings, so the share is a bit under one half). Where the two are too alike, and on the
+    crop's faces, nothing changes. Voxels of the object much brighter than its core
+    (``bright_inclusions``: contrast-filled vessels, calcifications, cartilage that the coarse
+    level averaged into the object) leave it.
     """
     core = ~_dilate6(~mask)
     grown = _dilate6(mask)
@@ -89,10 +95,23 @@ def snap_native(mask: np.ndarray, image: np.ndarray) -> np.ndarray:
     mean_out, w_out = _local_mean_coarse(smooth[sub], ~grown[sub])
     c_in, c_out, values = mean_in[coarse], mean_out[coarse], smooth[at]
     known = (w_in[coarse] > 0) & (w_out[coarse] > 0) & (np.abs(c_in - c_out) >= MIN_CONTRAST_HU)
-    decided = np.abs(values - c_in) < np.abs(values - c_out)
+    share = (values - c_out) / np.where(known, c_in - c_out, 1.0)  # 0: like the surroundings, 1: like the core
     out = mask.copy()
-    out[at] = np.where(known, decided, mask[at])
-    return _anchored(out, core)
+    out[at] = np.where(known, share >= JOIN_SHARE, mask[at])
+    out &= ~bright_inclusions(smooth, core[sub], sub)
+    return _anchored(out, core & out)
+
+
+def bright_inclusions(smooth: np.ndarray, core_sample: np.ndarray, sample: tuple[slice, ...]) -> np.ndarray:
+    """Voxels of ``smooth`` brighter than the object's core by more than ``BRIGHT_HU`` (or six robust
+    deviations of the core, when it is noisier); the core's intensities are read on ``smooth[sample]``
+    where ``core_sample`` is set."""
+    values = smooth[sample][core_sample]
+    if values.size < 10:
+        return np.zeros(smooth.shape, dtype=bool)
+    centre = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - centre)))
+    return smooth > centre + max(BRIGHT_HU, 6.0 * spread)
 
 
 def _local_mean_coarse(values: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

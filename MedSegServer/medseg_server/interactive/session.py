@@ -24,6 +24,7 @@ from . import tubular
 from .boxes import Box
 from .intensity import Interval, exclude, interval, localise, seed_samples
 from .interactions import Interaction, InteractionError
+from .leak import blocks_to_native, is_leak
 from .model_prior import CLICK_REACH_MM, ZONE_MARGIN_MM, ModelPrior, extend_zone, grow_zone
 from .profiles import TargetProfile, profile_for
 from .propagate import RoiInputs, bbox_slices, near_points, segment, stamp
@@ -71,6 +72,7 @@ class TargetState:
     interactions: int = 0
     zone: tuple[Box, np.ndarray] | None = None  # native zone the target must stay in (from a model's answer)
     from_model: str | None = None  # the model whose answer gave ``zone``
+    rough: bool = False  # blob past its plausible volume: written as level blocks, not refined (leak.py)
 
     def snapshot(self) -> TargetState:
         """A copy that later interactions do not change (results are replaced, never edited in place)."""
@@ -458,7 +460,10 @@ class InteractiveSession:
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
                         vesselness=vessel, raw=lev.image[region.slices],
                         previous=previous, fresh_positive=fresh_pos, fresh_negative=fresh_neg, narrowed=narrowed, narrow_near=narrow_near)
-        return segment(inp, state.profile)
+        profile = state.profile
+        if not profile.tubular and fresh_neg is not None and not len(fresh_pos) and inp.forced_fg is None:
+            profile = replace(profile, open_mm=0.0)  # a blob update with nothing to add does not read the opened candidate
+        return segment(inp, profile)
 
     @staticmethod
     def _in_region(lev, region: Box, native: np.ndarray) -> np.ndarray:
@@ -531,6 +536,10 @@ class InteractiveSession:
         if diff_box is None:
             return Update(state.name, state.value, None, self.count(state.name), time.perf_counter() - t0,
                           self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+        rough = np.prod(f) > 1 and is_leak(int(result.sum()), lev.spacing, state.profile)  # (native: cheap anyway)
+        if state.rough and not rough and new_box is not None:  # back from a leak: refine all of it
+            diff_box = diff_box.union(new_box)
+        state.rough = rough
         lvl_box = diff_box.grow(2 if state.profile.tubular else 2 + CONTEXT).clip(lev.shape)
         native_box = diff_box.grow(1).scaled(f).clip(self.shape)
         # native voxels past the last whole block belong to the last level voxel
@@ -544,12 +553,15 @@ class InteractiveSession:
             common = new_box.intersect(lvl_box)
             if not common.empty():
                 new_crop[lvl_box.relative(common)] = state.level_crop[new_box.relative(common)]
-        if not state.profile.tubular:  # blobs: their rim is checked against the local surroundings
-            new_crop = trim_rim(new_crop, lev.field("smooth").get(lvl_box))
-        target_native = to_native(new_crop, lvl_box, f, native_box)
-        if not state.profile.tubular and np.prod(f) > 1:  # blobs from a coarser level: boundary on the native edge
-            snapped = snap_native(target_native, self.pyramid.levels[0].image[native_box.slices])
-            target_native = snapped & ~self._native_background(state, native_box)  # the snap never adds painted background
+        if rough:  # a leak, about to be cut: its level blocks as they are
+            target_native = blocks_to_native(new_crop, lvl_box, f, native_box) & ~self._native_background(state, native_box)
+        else:
+            if not state.profile.tubular:  # blobs: their rim is checked against the local surroundings
+                new_crop = trim_rim(new_crop, lev.field("smooth").get(lvl_box))
+            target_native = to_native(new_crop, lvl_box, f, native_box)
+            if not state.profile.tubular and np.prod(f) > 1:  # blobs from a coarser level: boundary on the native edge
+                snapped = snap_native(target_native, self.pyramid.levels[0].image[native_box.slices])
+                target_native = snapped & ~self._native_background(state, native_box)  # the snap never adds painted background
         crop = self.labels[native_box.slices]
         mine = crop == state.value
         if not state.adds and not state.profile.tubular:  # on a blob, negatives and background strokes only take

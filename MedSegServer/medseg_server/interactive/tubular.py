@@ -171,8 +171,13 @@ def seed_radius(dist: np.ndarray, seeds: np.ndarray) -> float:
 
 def tubular_region(cand_of: Callable[[list[Interval]], np.ndarray], seeds: np.ndarray, seed_mask: np.ndarray,
                    negatives: np.ndarray, spacing: np.ndarray, intervals: list[Interval],
-                   profile: TargetProfile) -> tuple[np.ndarray, np.ndarray]:
+                   profile: TargetProfile, joined: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Thin candidate voxels connected to the seeds, with the range tightened on explosion.
+
+    ``joined`` (optional): a mask whose thin candidate voxels seed the growth as well (a vessel's
+    last result, when a later click re-traces near itself): unlike ``seed_mask`` it is neither
+    forced into the candidate nor kept where it is too thick (the thickness allowed comes from the
+    clicks in ``seeds`` alone).
 
     ``cand_of(intervals)`` gives the candidate mask for a list of ranges. A negative click cuts
     the vessel it sits in (a ball as wide as the vessel): what lies beyond it is no longer
@@ -193,7 +198,8 @@ def tubular_region(cand_of: Callable[[list[Interval]], np.ndarray], seeds: np.nd
         r_max = min(max(1.5 * radius + float(spacing.min()), 2.0 * float(spacing.max())), 1.5 * profile.max_radius_mm)
         thin = remove_thick(cand, dist, r_max, spacing, factors) | (seed_mask & cand)
         labels = cc3d.connected_components(thin, connectivity=26)
-        picked = np.unique(labels[seed_mask & thin])
+        starts = seed_mask | joined if joined is not None else seed_mask
+        picked = np.unique(labels[starts & thin])
         picked = picked[picked > 0]
         region = np.isin(labels, picked) if picked.size else np.zeros_like(thin)
         if region.sum() * voxel_ml > profile.max_volume_ml and not last:
