@@ -23,6 +23,7 @@ from .contest import protected
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
 from .tubular import tubular_region
+from .vessel_boundary import snap_vessel_boundary
 
 FAR_REMOVAL = 0.10  # negative clicks may remove at most this share of the object outside their contest zones
 TINY_REMOVAL = 0.01  # ... and more than this only when it looks like what they were placed on
@@ -140,7 +141,7 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     if not profile.tubular and inp.previous is not None and inp.fresh_negative is not None:
         return _update(inp, region, profile)
     region = _compete(inp, region, profile)
-    region = snap_boundary(inp, region)
+    region = snap_boundary(inp, region, profile.tubular)
     if profile.tubular and len(inp.positive):  # a click on a vessel's partial-volume rim still counts
         region[tuple(inp.positive.T)] = True
     return _fill_holes(inp, region, profile)
@@ -293,13 +294,16 @@ def _like_click(image: np.ndarray, part: np.ndarray, kept: np.ndarray, clicked: 
     return abs(value - click) <= abs(value - centre)
 
 
-def snap_boundary(inp: RoiInputs, region: np.ndarray) -> np.ndarray:
+def snap_boundary(inp: RoiInputs, region: np.ndarray, tubular: bool = False) -> np.ndarray:
     """Move the boundary outwards onto the edge: smoothing and the intensity interval put it about
     half a voxel inside, so a voxel just outside joins when its unsmoothed intensity is nearer the
-    object's than that of the voxels one step further out."""
+    object's than that of the voxels one step further out. Vessels: the partial-volume edge between
+    lumen and surroundings, corrected for the tube's curvature (``vessel_boundary.py``)."""
     if not region.any() or not inp.intervals:
         return region
     image = inp.raw if inp.raw is not None else inp.smooth
+    if tubular:
+        return snap_vessel_boundary(image, region, inp.spacing, inp.forced_bg)
     centre = inp.intervals[0].centre
     once = ndimage.binary_dilation(region)
     ring = once & ~region
