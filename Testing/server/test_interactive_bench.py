@@ -78,3 +78,27 @@ def test_bench_cli_is_discovered_and_writes_json(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     entry = result["cases"][0]["classes"]["tumour"]["engine"]
     assert len(entry["dice"]) == 2 and entry["dice"][0] > 0.8  # the box alone finds the blob
+
+
+def test_one_session_keeps_finished_classes_as_neighbours(tmp_path):
+    """``--one-session``: classes annotated one after the other in one session; the second cannot
+    take the first one's voxels (here the bridged blobs: a click in B alone would flood into A)."""
+    img, a, b, bridge = two_blobs()
+    label = sitk.GetImageFromArray((a * 5 + b * 4).astype(np.uint8))
+    label.CopyInformation(img)
+    sitk.WriteImage(img, str(tmp_path / "ct.nii.gz"))
+    sitk.WriteImage(label, str(tmp_path / "gt.nii.gz"))
+    common = ["bench", "interactive", "--image", str(tmp_path / "ct.nii.gz"), "--label", str(tmp_path / "gt.nii.gz"),
+              "--classes", "tumour=5,ivc=4", "--clicks", "3"]
+    assert main([*common, "--one-session", "--save-masks", str(tmp_path / "one"), "--out", str(tmp_path / "one.json")]) == 0
+    result = json.loads((tmp_path / "one.json").read_text())
+    assert result["one_session"] and result["cases"][0]["open_s"] >= 0
+    masks = {name: sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "one" / f"ct_{name}_engine.nii.gz"))) > 0
+             for name in ("tumour", "ivc")}
+    assert not (masks["tumour"] & masks["ivc"]).any() and masks["ivc"][b].mean() > 0.8
+    assert "open_s" not in result["cases"][0]["classes"]["ivc"]["engine"]  # the case's session was opened once
+    assert main([*common, "--out", str(tmp_path / "apart.json")]) == 0  # each class in its own session
+    apart = json.loads((tmp_path / "apart.json").read_text())
+    first_click = {key: r["cases"][0]["classes"]["ivc"]["engine"]["dice"][0] for key, r in (("one", result),
+                                                                                            ("apart", apart))}
+    assert first_click["apart"] < 0.6 < 0.8 < first_click["one"]  # alone it floods through the bridge into A

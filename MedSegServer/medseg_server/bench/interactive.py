@@ -4,7 +4,9 @@ For every case and class: a fresh session (its opening timed), then up to ``--cl
 interactions chosen by the click protocol (:mod:`.clicks`) from the engine's own errors; Dice
 after each, NoC@80/85/90, latency p50/p95 and the peak memory of the process. With
 ``--baseline growcut`` GrowCut gets exactly the same clicks as seeds (see :mod:`.growcut`)
-and the ratios are printed.
+and the ratios are printed. With ``--one-session`` a case's classes are annotated one after the
+other in one session, as a radiologist does: finished segments are neighbours the next class
+cannot take voxels from.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     add_case_arguments(p, default_seed=0)
     p.add_argument("--baseline", choices=["none", "growcut"], default="none")
     p.add_argument("--save-masks", type=Path, help="write the final masks here")
+    p.add_argument("--one-session", action="store_true",
+                   help="annotate a case's classes one after the other in one session (finished ones are neighbours)")
     p.add_argument("--out", type=Path, required=True, help="result JSON")
     p.set_defaults(func=run)
 
@@ -101,16 +105,27 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_engine(image: sitk.Image, gt: np.ndarray, name: str, clicks: int, box: bool,
-               prior_provider: PriorProvider | None = None) -> dict[str, Any]:
-    """One class on one case with our engine; the clicks it got are returned for the baseline.
-    With ``prior_provider``, the model's answer is awaited before the first click."""
-    spacing = np.array(image.GetSpacing()[::-1])
+def open_session(image: sitk.Image, prior_provider: PriorProvider | None = None
+                 ) -> tuple[InteractiveSession, dict[str, float]]:
+    """A session on ``image`` with its open times (return, and with the background warm-up done)."""
     t0 = time.perf_counter()
     session = InteractiveSession(image, prior_provider=prior_provider)
     returned_s = time.perf_counter() - t0
     session.wait_ready()  # the background warm-up counts as session open (clicks here come at once)
-    open_s = time.perf_counter() - t0
+    return session, {"open_s": time.perf_counter() - t0, "open_return_s": returned_s}
+
+
+def run_engine(image: sitk.Image, gt: np.ndarray, name: str, clicks: int, box: bool,
+               prior_provider: PriorProvider | None = None, session: InteractiveSession | None = None
+               ) -> dict[str, Any]:
+    """One class on one case with our engine; the clicks it got are returned for the baseline.
+    With ``prior_provider``, the model's answer is awaited before the first click. Without
+    ``session`` a fresh one is opened (timed) and closed; a given one is left open."""
+    spacing = np.array(image.GetSpacing()[::-1])
+    opened = session is None
+    times: dict[str, float] = {}
+    if session is None:
+        session, times = open_session(image, prior_provider)
     if session.prior is not None:
         session.prior.wait()
     events: list[dict[str, Any]] = []
@@ -137,8 +152,9 @@ def run_engine(image: sitk.Image, gt: np.ndarray, name: str, clicks: int, box: b
         events.append({"zyx": list(c.zyx), "positive": c.positive})
         pred = session.mask(name)
         dices.append(dice(pred, gt))
-    session.close()
-    return {"dice": dices, "events": events, "latency": lat, "open_s": open_s, "open_return_s": returned_s, "mask": pred,
+    if opened:
+        session.close()
+    return {"dice": dices, "events": events, "latency": lat, **times, "mask": pred,
             "session_mb": session.memory_bytes() / 2**20}
 
 
@@ -185,19 +201,24 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark, print a table, write the JSON."""
     results: dict[str, Any] = {"protocol": "max-EDT of the largest 26-connected error component; first = GT centre"
                                + (" after a GT bounding box" if args.box else ""),
-                               "clicks": args.clicks, "box": args.box, "baseline": args.baseline, "cases": []}
+                               "clicks": args.clicks, "box": args.box, "baseline": args.baseline,
+                               "one_session": args.one_session, "cases": []}
     all_lat: list[float] = []
     for case_id, image, label, classes in _cases(args):
         if args.resize:
             image, label = _resize(image, label, [int(v) for v in args.resize.split(",")])
         lab = sitk.GetArrayViewFromImage(label)
         case = {"case": case_id, "size": list(image.GetSize()), "spacing": list(image.GetSpacing()), "classes": {}}
+        shared = None
+        if args.one_session:
+            shared, times = open_session(image)
+            case["open_s"] = round(times["open_s"], 3)
         for name, value in classes.items():
             gt = lab == value
             if not gt.any():
                 print(f"{case_id} {name}: no voxel with value {value}, skipped", file=sys.stderr)
                 continue
-            eng = run_engine(image, gt, name, args.clicks, args.box)
+            eng = run_engine(image, gt, name, args.clicks, args.box, session=shared)
             all_lat += eng["latency"]
             entry = {"engine": summarise(eng, args.clicks), "gt_voxels": int(gt.sum())}
             if args.baseline == "growcut":
@@ -210,6 +231,8 @@ def run(args: argparse.Namespace) -> int:
                 _save(args.save_masks, case_id, name, eng["mask"], label, "engine")
                 if args.baseline == "growcut":
                     _save(args.save_masks, case_id, name, gc["mask"], label, "growcut")
+        if shared is not None:
+            shared.close()
         results["cases"].append(case)
     lat = np.array(all_lat) if all_lat else np.zeros(1)
     results["overall"] = {"latency_p50_s": round(float(np.percentile(lat, 50)), 4),
@@ -234,7 +257,8 @@ def _print_row(case_id: str, name: str, entry: dict[str, Any]) -> None:
     e = entry["engine"]
     line = (f"{case_id:>14} {name:<14} engine: dice@1/5/10 {e['dice_at'].get('1', 0):.3f}/{e['dice_at'].get('5', 0):.3f}/"
             f"{e['dice_at'].get('10', 0):.3f} NoC80/85/90 {e['noc80']}/{e['noc85']}/{e['noc90']} "
-            f"lat p50/p95 {e['latency_p50_s']:.3f}/{e['latency_p95_s']:.3f}s open {e['open_s']:.2f}s")
+            f"lat p50/p95 {e['latency_p50_s']:.3f}/{e['latency_p95_s']:.3f}s"
+            + (f" open {e['open_s']:.2f}s" if "open_s" in e else ""))
     if "growcut" in entry:
         g = entry["growcut"]
         line += (f" | growcut: dice@5/10 {g['dice_at'].get('5', 0):.3f}/{g['dice_at'].get('10', 0):.3f} "
