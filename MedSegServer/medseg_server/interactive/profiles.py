@@ -22,6 +22,8 @@ class TargetProfile:
     open_mm: float = 0.0  # morphological opening radius cutting thin bridges (blobs)
     hole_mm: float = 0.0  # holes up to this equivalent diameter are filled
     voxel_budget: int = 1_000_000  # largest region (level voxels) one interaction works on
+    inside: tuple[str, ...] = ()  # targets this one lies within: it may take their voxels (the label-map
+    # convention: the liver label excludes its vessels and tumours) and gives them back when it lets go
 
 
 PROFILES: dict[str, TargetProfile] = {
@@ -29,13 +31,15 @@ PROFILES: dict[str, TargetProfile] = {
                            min_halfwidth_hu=30.0, open_mm=7.0, hole_mm=12.0, max_volume_ml=4000.0,
                            voxel_budget=1_500_000),  # 512x512x~150 CT: the ~2.5 mm level, not the ~5 mm one
     "tumour": TargetProfile(min_spacing_mm=1.0, first_extent_mm=45.0, margin_mm=12.0, min_halfwidth_hu=20.0,
-                            open_mm=2.0, hole_mm=8.0, max_volume_ml=1000.0),
+                            open_mm=2.0, hole_mm=8.0, max_volume_ml=1000.0, inside=("liver",)),
     "ivc": TargetProfile(tubular=False, min_spacing_mm=1.4, first_extent_mm=110.0, margin_mm=20.0,
                          min_halfwidth_hu=35.0, open_mm=2.0, hole_mm=8.0),
     "portal_vein": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
-                                 k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=10.0),
+                                 k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=10.0,
+                                 inside=("liver",)),
     "hepatic_veins": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
-                                   k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=9.0),
+                                   k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=9.0,
+                                   inside=("liver",)),
 }
 GENERIC = TargetProfile(min_spacing_mm=1.4, first_extent_mm=80.0, open_mm=2.0, hole_mm=8.0)
 

@@ -5,7 +5,8 @@ feature fields its targets' first interactions will read (``warmup.py``); every 
 target, on a region around that target at a resolution chosen for it, and writes only the
 voxels that changed. Several targets share one label map: a target only takes voxels that are
 free or already its own (unless the interaction says ``overwrite``), so finished neighbours are
-never eroded.
+never eroded; a target nested in another (vessels and tumours in the liver, ``TargetProfile.inside``)
+may take its container's voxels, and voxels it lets go of return to whoever held them before.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class _UndoRecord:
     state: TargetState | None  # None: the target did not exist
     box: Box | None
     labels: np.ndarray | None
+    beneath: np.ndarray | None = None  # the session's ``_beneath`` over ``box`` before the change
 
 
 class InteractiveSession:
@@ -147,6 +149,7 @@ class InteractiveSession:
         self.geometry = (image.GetOrigin(), image.GetSpacing(), image.GetDirection())
         self.pyramid = Pyramid.build(image)
         self.labels = np.zeros(self.pyramid.native_shape, dtype=np.uint8)
+        self._beneath: np.ndarray | None = None  # label a nested target's voxel had before it took it
         self.target_values = dict(targets or LABELS)
         self.targets: dict[str, TargetState] = {}
         self.warmup = Warmup(self.pyramid, plan(self.pyramid, [profile_for(n) for n in self.target_values]))
@@ -206,6 +209,8 @@ class InteractiveSession:
         rec = self._undo.pop()
         if rec.box is not None and rec.labels is not None:
             self.labels[rec.box.slices] = rec.labels
+            if rec.beneath is not None and self._beneath is not None:
+                self._beneath[rec.box.slices] = rec.beneath
         if rec.state is None:
             self.targets.pop(rec.target, None)
         else:
@@ -223,7 +228,11 @@ class InteractiveSession:
         if box is not None:
             crop = self.labels[box.slices]
             rec.box, rec.labels = box, crop.copy()
-            crop[crop == state.value] = 0
+            rec.beneath = None if self._beneath is None else self._beneath[box.slices].copy()
+            mine = crop == state.value
+            crop[mine] = self._released(box, mine)
+            if self._beneath is not None:  # nothing returns to a reset target
+                self._beneath[self._beneath == state.value] = 0
         self.targets[name] = TargetState(name, state.value, state.profile)
         self._push(rec)
         return Update(name, state.value, box, 0, time.perf_counter() - t0)
@@ -257,7 +266,8 @@ class InteractiveSession:
         """Approximate memory held by the session."""
         masks = sum(s.level_crop.nbytes for s in self.targets.values() if s.level_crop is not None)
         undo = sum(r.labels.nbytes for r in self._undo if r.labels is not None)
-        return self.pyramid.nbytes() + self.labels.nbytes + masks + undo
+        nested = 0 if self._beneath is None else self._beneath.nbytes
+        return self.pyramid.nbytes() + self.labels.nbytes + masks + undo + nested
 
     # ---- internals ----------------------------------------------------------------------------
     def _push(self, rec: _UndoRecord) -> None:
@@ -409,7 +419,7 @@ class InteractiveSession:
         if not state.overwrite:
             native_box = region.scaled(f).clip(self.shape)
             crop = self.labels[native_box.slices]
-            others = (crop != 0) & (crop != state.value)
+            others = (crop != 0) & (crop != state.value) & ~self._containers(state, crop)
             if others.any():
                 forced_bg |= block_fraction(others, f, region.shape) >= 0.5
         if len(state.scribble_bg):
@@ -532,7 +542,7 @@ class InteractiveSession:
         new_box = Box.of_mask(result, region.start)
         state.level_box = new_box
         state.level_crop = None if new_box is None else result[region.relative(new_box)].copy()
-        self._last_change = (None, None)
+        self._last_change = (None, None, None)
         if diff_box is None:
             return Update(state.name, state.value, None, self.count(state.name), time.perf_counter() - t0,
                           self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
@@ -566,16 +576,40 @@ class InteractiveSession:
         mine = crop == state.value
         if not state.adds and not state.profile.tubular:  # on a blob, negatives and background strokes only take
             target_native &= mine  # away (the rim trim and snap must not re-add elsewhere); vessels re-trace
-        allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine
+        allowed = np.ones_like(mine) if state.overwrite else (crop == 0) | mine | self._containers(state, crop)
         updated = crop.copy()
-        updated[mine & ~target_native] = 0
+        beneath_before = None if self._beneath is None else self._beneath[native_box.slices].copy()
+        released = mine & ~target_native
+        updated[released] = self._released(native_box, released)
+        taken = target_native & allowed & ~mine
+        if state.profile.inside and taken.any():
+            if self._beneath is None:
+                self._beneath = np.zeros_like(self.labels)
+                beneath_before = np.zeros(native_box.shape, dtype=np.uint8)
+            self._beneath[native_box.slices][taken] = crop[taken]
         updated[target_native & allowed] = state.value
         changed = Box.of_mask(updated != crop, native_box.start)
         if changed is not None:
-            self._last_change = (changed, self.labels[changed.slices].copy())
+            self._last_change = (changed, self.labels[changed.slices].copy(),
+                                 None if beneath_before is None else beneath_before[native_box.relative(changed)])
             self.labels[changed.slices] = updated[native_box.relative(changed)]
         return Update(state.name, state.value, changed, self.count(state.name), time.perf_counter() - t0,
                       self.pyramid.levels.index(lev), region.scaled(f).clip(self.shape))
+
+    def _containers(self, state: TargetState, crop: np.ndarray) -> np.ndarray:
+        """Voxels of ``crop`` held by targets ``state``'s target lies inside (it may take them)."""
+        values = [int(self.target_values[n]) for n in state.profile.inside if n in self.target_values]
+        return np.isin(crop, values) if values else np.zeros(crop.shape, dtype=bool)
+
+    def _released(self, box: Box, released: np.ndarray) -> np.ndarray | int:
+        """What voxels ``released`` (in ``box``) become when their target lets go of them: the label
+        they had before a nested target took them, else background."""
+        if self._beneath is None:
+            return 0
+        beneath = self._beneath[box.slices]
+        values = beneath[released]
+        beneath[released] = 0
+        return values
 
     def _native_background(self, state: TargetState, native_box: Box) -> np.ndarray:
         """Native voxels of ``native_box`` the target may not hold: background scribbles, outside its
