@@ -19,6 +19,7 @@ from scipy import ndimage
 from skimage.morphology import remove_small_holes
 from skimage.segmentation import watershed
 
+from .boxes import Box
 from .contest import protected
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
@@ -363,9 +364,5 @@ def near_points(shape: tuple[int, int, int], points: np.ndarray, spacing: np.nda
 
 def bbox_slices(mask: np.ndarray) -> tuple[slice, slice, slice]:
     """Slices of the bounding box of ``mask`` (whole array when empty)."""
-    out = []
-    for axis in range(3):
-        other = tuple(a for a in range(3) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(None))
-    return tuple(out)
+    box = Box.of_mask(mask)
+    return box.slices if box is not None else (slice(None),) * 3

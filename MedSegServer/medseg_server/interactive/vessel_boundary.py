@@ -16,6 +16,8 @@ import math
 import edt
 import numpy as np
 
+from .boxes import Box
+
 SHELL_STEP = 3  # the surroundings: read this many voxels further out than the band, along each axis
 PSF_VOXELS = 0.5  # assumed point-spread sigma of the scanner, in voxels of the finest axis
 MIN_FRACTION = 0.4  # never accept a voxel with less than this share of the contrast
@@ -88,13 +90,8 @@ def snap_vessel_boundary(image: np.ndarray, region: np.ndarray, spacing: np.ndar
 
 def bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...] | None:
     """Slices of the box around ``mask``'s voxels grown by ``margin`` (None: empty mask)."""
-    box = []
-    for axis in range(mask.ndim):
-        hit = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
-        if not hit.size:
-            return None
-        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + margin + 1, mask.shape[axis])))
-    return tuple(box)
+    box = Box.of_mask(mask)
+    return None if box is None else box.grow(margin).clip(mask.shape).slices
 
 
 def _snap(image: np.ndarray, region: np.ndarray, spacing: np.ndarray, forbidden: np.ndarray | None) -> np.ndarray:

@@ -32,6 +32,7 @@ from scipy import ndimage
 from skimage.graph import MCP_Geometric
 from skimage.segmentation import watershed
 
+from .boxes import Box
 from .intensity import Interval
 from .tubular import edt_mm
 
@@ -81,15 +82,6 @@ def trace_near(inp: RoiInputs, profile: TargetProfile, points: np.ndarray,
         added = local & ~dilate26(previous[box])  # (not the rim re-snapped)
         if step == LOCAL_WIDEN or not _reaches_faces(added, box, inp.smooth.shape):
             return out
-    return out
-
-
-def _stamps(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
-    """3x3x3 cubes around the (N, 3) ``points`` that fall inside ``shape``."""
-    out = np.zeros(shape, dtype=bool)
-    for p in np.asarray(points, dtype=int).reshape(-1, 3):
-        if np.all((p >= 0) & (p < shape)):
-            out[tuple(slice(max(int(v) - 1, 0), int(v) + 2) for v in p)] = True
     return out
 
 
@@ -291,9 +283,6 @@ def dilate26(mask: np.ndarray) -> np.ndarray:
 
 
 def _bbox(mask: np.ndarray) -> tuple[slice, ...]:
-    out = []
-    for axis in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=other))
-        out.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 0))
-    return tuple(out)
+    """Slices of the bounding box of ``mask`` (empty slices when it is empty)."""
+    box = Box.of_mask(mask)
+    return box.slices if box is not None else (slice(0, 0),) * 3
