@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import SimpleITK as sitk
+from scipy import ndimage as ndi
 
 from interactive_volumes import two_blobs
 from medseg_server.bench import interactive as bench
+from medseg_server.bench.ceiling import threshold_ceiling
 from medseg_server.bench.clicks import dice, first_box, next_click, noc
 from medseg_server.bench.growcut import GrowCut, needs_new_extent, seed_extent, working_extent
 from medseg_server.cli import build_parser, main
@@ -78,6 +80,28 @@ def test_bench_cli_is_discovered_and_writes_json(tmp_path):
     result = json.loads((tmp_path / "r.json").read_text())
     entry = result["cases"][0]["classes"]["tumour"]["engine"]
     assert len(entry["dice"]) == 2 and entry["dice"][0] > 0.8  # the box alone finds the blob
+    ceiling = result["cases"][0]["classes"]["tumour"]["ceiling"]
+    assert ceiling["margin_voxels"] == 1 and 0.5 < ceiling["dice"] <= 1.0
+
+
+def test_threshold_ceiling_is_the_best_single_threshold_near_the_truth():
+    rng = np.random.default_rng(0)
+    image = rng.normal(0.0, 1.0, (20, 20, 20))
+    truth = np.zeros(image.shape, bool)
+    truth[5:15, 5:15, 5:15] = True
+    image[truth] += 10.0  # separated by 10 noise deviations: one threshold is exact
+    sharp = threshold_ceiling(image, truth)
+    assert sharp.dice == 1.0 and 1.0 < sharp.threshold < 11.0
+    faint = image.copy()
+    faint[truth] -= 9.0  # 1 deviation apart: no threshold separates it
+    overlapping = threshold_ceiling(faint, truth)
+    assert 0.5 < overlapping.dice < 0.9
+    # the brute force over every threshold agrees with the sorted counts
+    zone = ndi.binary_dilation(truth)
+    best = max(2 * (truth & zone & (faint >= t)).sum() / ((zone & (faint >= t)).sum() + truth.sum())
+               for t in np.unique(faint[zone]))
+    assert abs(best - overlapping.dice) < 1e-12
+    assert threshold_ceiling(image, np.zeros_like(truth)).dice == 0.0
 
 
 def test_one_session_keeps_finished_classes_as_neighbours(tmp_path):

@@ -6,7 +6,8 @@ after each, NoC@80/85/90, latency p50/p95 and the peak memory of the process. Wi
 ``--baseline growcut`` GrowCut gets exactly the same clicks as seeds (see :mod:`.growcut`)
 and the ratios are printed. With ``--one-session`` a case's classes are annotated one after the
 other in one session, as a radiologist does: finished segments are neighbours the next class
-cannot take voxels from.
+cannot take voxels from. Each class also gets its threshold ceiling (:mod:`.ceiling`): how far
+one intensity threshold near the truth separates it, to read NoC@90 against.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..atomic import atomic_write_bytes
 from ..interactive import Interaction, InteractiveSession, PriorProvider
 from ..interactive.boxes import Box
 from ..labels import parse_classes
+from .ceiling import threshold_ceiling
 from .clicks import dice, first_box, next_click, noc
 
 THRESHOLDS = (0.80, 0.85, 0.90)
@@ -220,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
                 continue
             eng = run_engine(image, gt, name, args.clicks, args.box, session=shared)
             all_lat += eng["latency"]
-            entry = {"engine": summarise(eng, args.clicks), "gt_voxels": int(gt.sum())}
+            entry = {"engine": summarise(eng, args.clicks), "gt_voxels": int(gt.sum()),
+                     "ceiling": threshold_ceiling(sitk.GetArrayViewFromImage(image), gt).as_json()}
             if args.baseline == "growcut":
                 gc = run_growcut(image, gt, eng["events"], args.clicks)
                 entry["growcut"] = summarise(gc, args.clicks)
@@ -258,7 +261,8 @@ def _print_row(case_id: str, name: str, entry: dict[str, Any]) -> None:
     line = (f"{case_id:>14} {name:<14} engine: dice@1/5/10 {e['dice_at'].get('1', 0):.3f}/{e['dice_at'].get('5', 0):.3f}/"
             f"{e['dice_at'].get('10', 0):.3f} NoC80/85/90 {e['noc80']}/{e['noc85']}/{e['noc90']} "
             f"lat p50/p95 {e['latency_p50_s']:.3f}/{e['latency_p95_s']:.3f}s"
-            + (f" open {e['open_s']:.2f}s" if "open_s" in e else ""))
+            + (f" open {e['open_s']:.2f}s" if "open_s" in e else "")
+            + (f" | threshold ceiling {entry['ceiling']['dice']:.3f}" if "ceiling" in entry else ""))
     if "growcut" in entry:
         g = entry["growcut"]
         line += (f" | growcut: dice@5/10 {g['dice_at'].get('5', 0):.3f}/{g['dice_at'].get('10', 0):.3f} "
