@@ -65,8 +65,8 @@ def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray,
     around = surroundings(smooth, seed, spacing, centre, noise)
     if around is None:
         contrast = profile.min_halfwidth_hu * 2
-    else:
-        centre = float(values[np.argmax(np.abs(values - around))])
+    else:  # the voxel standing out most on the vessel's side (a darker one at a bright vessel's rim would flip it)
+        centre = float(values.max() if centre >= around else values.min())
         contrast = abs(centre - around)
     near_side = max(contrast / 2.0, 1.5 * noise)
     far_side = max(near_side, profile.min_halfwidth_hu)

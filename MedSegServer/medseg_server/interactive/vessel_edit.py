@@ -33,6 +33,7 @@ from skimage.graph import MCP_Geometric
 from skimage.segmentation import watershed
 
 from .boxes import Box
+from .foreign_vessel import drop_foreign
 from .intensity import Interval
 from .tubular import edt_mm
 
@@ -149,6 +150,8 @@ def checked_growth(growth: np.ndarray, previous: np.ndarray, traced: np.ndarray,
                    clicks: np.ndarray, smooth: np.ndarray, spacing: np.ndarray, max_radius_mm: float) -> np.ndarray:
     """``growth`` as a later positive click may add it to the vessel ``previous``.
 
+    First, a neighbouring vessel that the clicked branch touches and the trace ran into (thicker
+    and brighter than the branch at the click) is cut off at the neck (:func:`foreign_vessel.drop_foreign`).
     A large addition (over ``GROW_MIN_ML`` and ``GROW_SHARE`` of the vessel) must stand out from
     its surroundings like the vessel does (:func:`stands_out`); a sponge of organ voxels that fall
     in the range by noise does not, and only its part near the click (``cut_zone``) is added. Any
@@ -156,6 +159,7 @@ def checked_growth(growth: np.ndarray, previous: np.ndarray, traced: np.ndarray,
     first trace, e.g. 1 ml of a 30 ml portal vein, otherwise takes ten clicks to grow), nearest the
     click first.
     """
+    growth = drop_foreign(growth, previous, clicks, smooth, spacing, lambda: _contrast(previous, smooth))
     n, size = int(growth.sum()), max(int(previous.sum()), 1)
     voxel_ml = float(np.prod(spacing)) / 1000.0
     if n * voxel_ml > GROW_MIN_ML and n > GROW_SHARE * size and not stands_out(growth, previous, smooth):
