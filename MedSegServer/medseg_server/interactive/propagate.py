@@ -23,6 +23,7 @@ from .boxes import Box
 from .contest import protected
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
+from .thin_branches import grow_thin_branches, thin_click_growth
 from .tubular import tubular_region
 from .vessel_boundary import snap_vessel_boundary
 
@@ -143,6 +144,8 @@ def segment(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
         return _update(inp, region, profile)
     region = _compete(inp, region, profile)
     region = snap_boundary(inp, region, profile.tubular)
+    if profile.tubular and inp.joined is None:  # a whole trace (not vessel_edit's local re-trace): its thin branches
+        region = grow_thin_branches(inp.smooth, region, inp.spacing, cand, _blocked(inp))
     if profile.tubular and len(inp.positive):  # a click on a vessel's partial-volume rim still counts
         region[tuple(inp.positive.T)] = True
     return _fill_holes(inp, region, profile)
@@ -215,15 +218,26 @@ def _update_vessel(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     if fresh.any():  # the tree traced near the new clicks (earlier negatives competing); only its new part is added
         traced = (trace_near(inp, profile, inp.fresh_positive, segment) if len(inp.fresh_positive)
                   else segment(replace(inp, fresh_positive=None, fresh_negative=None), profile))  # painted only
-        growth = checked_growth(traced & ~result, result, traced, fresh, inp.fresh_positive, inp.smooth,
+        growth = thin_click_growth(traced & ~result, traced, inp.fresh_positive, inp.spacing, inp.smooth)
+        growth = checked_growth(growth, result, traced, fresh, inp.fresh_positive, inp.smooth,
                                 inp.spacing, profile.max_radius_mm)
         result = result | growth
+        if growth.any():  # the thin branches of what the clicks added
+            result = grow_thin_branches(inp.smooth, result, inp.spacing, candidate(inp, profile), _blocked(inp), growth)
     pos = (stamp(shape, inp.positive, 1) | painted) & result
     neg = stamp(shape, inp.fresh_negative, _neg_radius(inp.spacing)) & result & ~pos
     if neg.any():
         result = take_back(result, pos, neg, inp.fresh_negative, inp.spacing, inp.gradient_on, inp.smooth,
                            profile.max_radius_mm)
     return result
+
+
+def _blocked(inp: RoiInputs) -> np.ndarray | None:
+    """Voxels growth past the traced tree may not take: painted background, other targets, negative clicks."""
+    neg = stamp(inp.smooth.shape, inp.negative, _neg_radius(inp.spacing)) if len(inp.negative) else None
+    if neg is None or inp.forced_bg is None:
+        return inp.forced_bg if neg is None else neg
+    return neg | inp.forced_bg
 
 
 def _neg_radius(spacing: np.ndarray) -> int:
