@@ -23,7 +23,7 @@ from .boxes import Box
 from .contest import protected
 from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
-from .thin_branches import grow_thin_branches, thin_click_growth
+from .thin_branches import grow_thin_branches
 from .tubular import tubular_region
 from .vessel_boundary import snap_vessel_boundary
 
@@ -218,8 +218,7 @@ def _update_vessel(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
     if fresh.any():  # the tree traced near the new clicks (earlier negatives competing); only its new part is added
         traced = (trace_near(inp, profile, inp.fresh_positive, segment) if len(inp.fresh_positive)
                   else segment(replace(inp, fresh_positive=None, fresh_negative=None), profile))  # painted only
-        growth = thin_click_growth(traced & ~result, traced, inp.fresh_positive, inp.spacing, inp.smooth)
-        growth = checked_growth(growth, result, traced, fresh, inp.fresh_positive, inp.smooth,
+        growth = checked_growth(traced & ~result, result, traced, fresh, inp.fresh_positive, inp.smooth,
                                 inp.spacing, profile.max_radius_mm)
         result = result | growth
         if growth.any():  # the thin branches of what the clicks added

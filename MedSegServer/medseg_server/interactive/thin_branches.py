@@ -1,4 +1,4 @@
-"""Thin branches of a traced vessel tree: grown from the tree at a lower intensity level, and kept thin when clicked.
+"""Thin branches of a traced vessel tree: grown from the tree at a lower intensity level.
 
 A branch thinner than about one voxel reads, after partial volume and smoothing, well below half
 way between the tree's lumen and its surroundings (on the phantoms a 1.1 mm branch's voxels read
@@ -18,8 +18,7 @@ when it is
   vessel the tree only comes near).
 
 A later positive click on such a thin branch learns a range that also holds other, brighter
-vessels nearby; :func:`thin_click_growth` keeps what it adds as thin as the branch clicked (on the
-phantoms these clicks ran a portal branch into a hepatic vein, 2-4 k voxels at a time).
+vessels nearby; :mod:`.foreign_vessel` cuts what its trace runs into at the neck.
 
 Low-contrast vessels (less than ``MIN_CONTRAST`` deviations of the surroundings between lumen and
 surroundings, e.g. a non-contrast scan) are left as they are: a lower level is noise there.
@@ -31,12 +30,12 @@ while the intensity level alone already keeps all but 0.6 % of those liver voxel
 from __future__ import annotations
 
 import cc3d
-import edt
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from .boxes import Box
+from .tubular import edt_mm
 
 LOW_SHARE = 0.25  # share of the tree's contrast a thin-branch voxel must reach
 NOISE_DEVIATIONS = 2.5  # ... and at least this many robust deviations of the surroundings
@@ -52,8 +51,6 @@ MARGIN_MM = 40.0  # the work is done in the tree's box grown by this much
 RIDGE_MM = 3.0  # a branch voxel is compared with the brightest branch voxel this near ...
 RIDGE_SHARE = 0.5  # ... and joins when it reads at least this share of it
 START_VOXELS = 8  # branches grow from the parts of a click's addition at least this large (not its rim specks)
-THIN_CLICK_MM = 3.0  # a later positive click this close to its vessel's edge is on a thin vessel ...
-CLICK_WIDENING = 1.5  # ... and adds nothing deeper than this many times that (another vessel's trunk)
 
 
 def grow_thin_branches(smooth: np.ndarray, tree: np.ndarray, spacing: np.ndarray, candidate: np.ndarray | None = None,
@@ -112,7 +109,7 @@ def _grow(smooth: np.ndarray, tree: np.ndarray, spacing: np.ndarray, candidate: 
     lut[ids] = True
     touching = lut[labels]
     sub = Box.of_mask(touching).grow(1).clip(labels.shape).slices  # the pieces' box: the distances are cheap
-    depth = _component_max(_edt(touching[sub], spacing), labels[sub], ids)
+    depth = _component_max(edt_mm(touching[sub], spacing), labels[sub], ids)
     reach = _component_max(_distance_to(tree, touching, sub, spacing), labels[sub], ids)
     ok = (depth <= MAX_RADIUS_MM) & (reach >= np.maximum(ELONGATION * depth, MIN_REACH_MM))
     if candidate is not None and ok.any():  # a piece running into another structure is a bridge to it
@@ -202,68 +199,3 @@ def _dilate(mask: np.ndarray, layers: int) -> np.ndarray:
     out = np.zeros_like(mask)
     out[sub] = ndimage.maximum_filter(mask[sub], size=2 * layers + 1)
     return out
-
-
-def _edt(mask: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-    """Distance (mm) from each voxel of ``mask`` to the nearest voxel outside it."""
-    return edt.edt(np.ascontiguousarray(mask), anisotropy=tuple(float(s) for s in spacing), black_border=False,
-                   parallel=1)
-
-
-def thin_click_growth(growth: np.ndarray, traced: np.ndarray, clicks: np.ndarray, spacing: np.ndarray,
-                      smooth: np.ndarray) -> np.ndarray:
-    """What later positive ``clicks`` on a thin vessel may add to a tree: ``growth`` (part of the
-    ``traced`` tree) without its parts much thicker than the vessel at the clicks.
-
-    A click on a thin branch (no deeper than ``THIN_CLICK_MM`` inside ``traced``) learns a range
-    that also holds brighter, thicker vessels; its trace runs through a partial-volume bridge into
-    another tree or the IVC. Cores of the growth deeper than ``CLICK_WIDENING`` times the click's
-    depth are cut out with their rim; what stays connected to the clicks is added. Unchanged when a
-    click sits on a thick vessel, when nothing would stay, or when the traced vessel stands out
-    from its surroundings by less than ``MIN_CONTRAST`` deviations (``smooth``): on a
-    non-contrast scan the range does not hold brighter vessels, and a thin part leads to thicker
-    parts of the same vessel (measured on the 512^2 real CT: Dice@10 0.712 -> 0.661 without this).
-    """
-    pts = np.asarray(clicks, dtype=int).reshape(-1, 3)
-    pts = pts[np.all((pts >= 0) & (pts < np.array(traced.shape)), axis=1)]
-    if not len(pts) or not growth.any() or max(_depth_at(traced, p, spacing) for p in pts) > THIN_CLICK_MM:
-        return growth
-    limit = CLICK_WIDENING * max(max(_depth_at(traced, p, spacing) for p in pts), float(np.max(spacing)))
-    reach = np.ceil((2.0 * limit + float(np.max(spacing))) / np.asarray(spacing)).astype(int) + 1
-    sub = Box.of_mask(growth).grow(reach).clip(traced.shape).slices  # the growth's cores and their rim
-    levels = _levels(smooth[sub], traced[sub])
-    if levels is None or abs(levels[0] - levels[1]) < MIN_CONTRAST * levels[2]:
-        return growth
-    inside = traced[sub]
-    outer = _dilate(inside, 1) & ~inside  # the nearest voxel outside ``traced`` lies in this layer
-    where = growth[sub]
-    cores = where & (_distance_to(outer, where, tuple(slice(0, n) for n in where.shape), spacing) > limit)
-    if not cores.any():
-        return growth
-    kept = growth.copy()
-    near_core = np.zeros(cores.shape, dtype=bool)  # growth within the cores' rim (nearest-neighbour query)
-    asked = np.argwhere(growth[sub])
-    dist, _ = cKDTree(np.argwhere(cores) * spacing).query(asked * spacing, distance_upper_bound=limit + float(np.max(spacing)) + 1e-3)
-    near_core[tuple(asked[np.isfinite(dist)].T)] = True
-    kept[sub] &= ~near_core
-    clicked = np.zeros_like(growth)
-    clicked[tuple(pts.T)] = True
-    labels = cc3d.connected_components(_dilate(clicked, 1) | kept, connectivity=26)
-    ids = np.unique(labels[clicked])
-    out = np.isin(labels, ids[ids > 0]) & kept
-    return out if out.any() else growth
-
-
-def _depth_at(mask: np.ndarray, point: np.ndarray, spacing: np.ndarray) -> float:
-    """Largest distance (mm) to the outside of ``mask`` in the 3x3x3 neighbourhood of ``point``,
-    read in a box just large enough to tell it from ``THIN_CLICK_MM``."""
-    r = np.ceil(THIN_CLICK_MM / np.asarray(spacing)).astype(int) + 2
-    box = Box(tuple(int(v) for v in point - r), tuple(int(v) for v in point + r + 1)).clip(mask.shape)
-    depth = _edt(mask[box.slices], spacing)
-    return _dilate_max(depth, np.asarray(point) - np.array(box.start))
-
-
-def _dilate_max(values: np.ndarray, point: np.ndarray) -> float:
-    """Largest of ``values`` in the 3x3x3 neighbourhood of ``point``."""
-    lo = np.maximum(point - 1, 0)
-    return float(values[lo[0]:point[0] + 2, lo[1]:point[1] + 2, lo[2]:point[2] + 2].max())
