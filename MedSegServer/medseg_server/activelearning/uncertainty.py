@@ -3,7 +3,8 @@
 Computed in the background (a ``scoring`` job, started after each new published model or by
 ``POST /scoring/uncertainty``) and stored per image under ``state/uncertainty/<model>/``::
 
-    <image>.json                 {"mc_dropout": score, "tta": score, "features": [...], "model_version": n, "ts": ...}
+    <image>.json                 {"mc_dropout": score, "tta": score, "mc_dropout_classes": score, "mc_dropout_dice": score,
+                                  "features": [...], "model_version": n, "ts": ...}
     <image>.<method>.nii.gz      voxel-wise entropy (float32, network grid, image's physical space)
 
 Labelled images (request ``describe``) get a record with ``features`` only (their descriptor under the
@@ -29,6 +30,7 @@ from ..models.networks import pick_device
 from ..models.predict import entropy_map, mc_dropout_samples, predict_probs, tta_samples, uncertainty_score
 from ..models.preprocess import image_to_input
 from ..training.jobs import BackgroundJob, JobContext
+from .class_scores import CLASS_SCORES
 from .diversity import describe
 
 METHODS = ("mc_dropout", "tta")
@@ -91,10 +93,12 @@ def image_uncertainty(net: torch.nn.Module, image: sitk.Image, cfg: dict[str, An
 
 
 def image_uncertainty_and_features(net: torch.nn.Module, image: sitk.Image, cfg: dict[str, Any], device: torch.device,
-                                   samples: int = 4, methods: tuple[str, ...] = METHODS
+                                   samples: int = 4, methods: tuple[str, ...] = METHODS,
+                                   classes: list[int] | None = None
                                    ) -> tuple[dict[str, float], dict[str, sitk.Image], list[float]]:
     """:func:`image_uncertainty` plus the image's descriptor (:func:`.diversity.describe`) from the mean of
-    the first method's samples (no extra network pass)."""
+    the first method's samples (no extra network pass); the MC-dropout samples also give the class-balanced
+    scores of :data:`.class_scores.CLASS_SCORES` over ``classes`` (label values; None = every class)."""
     ref, array = image_to_input(image, cfg)
     scores, volumes, features = {}, {}, []
     for method in methods:
@@ -106,6 +110,8 @@ def image_uncertainty_and_features(net: torch.nn.Module, image: sitk.Image, cfg:
             raise ValueError(f"unknown uncertainty method {method!r}")
         entropy = entropy_map(probs)
         scores[method] = uncertainty_score(probs, entropy)
+        if method == "mc_dropout":
+            scores.update({name: score(probs, entropy, classes) for name, score in CLASS_SCORES.items()})
         if not features:
             features = describe(array, np.mean(probs, axis=0), cfg["spacing"])
         volume = sitk.GetImageFromArray(entropy)
@@ -124,6 +130,7 @@ class UncertaintyJob(BackgroundJob):
     """Score the given images with a bundle (request: ``images`` {id: path}, ``bundle`` folder, ``version``;
     ``describe`` {id: path}: labelled images that only get their descriptor).
 
+    ``classes`` (label values, optional): the classes the class-balanced scores weigh (default: all).
     Started by ``POST /uncertainty/`` and after every newly published model, on the scoring runner.
     """
 
@@ -155,7 +162,8 @@ class UncertaintyJob(BackgroundJob):
                 break
             try:
                 scores, volumes, features = image_uncertainty_and_features(
-                    bundle.net, imageio.read_image(Path(path)), bundle.config, device, samples, methods)
+                    bundle.net, imageio.read_image(Path(path)), bundle.config, device, samples, methods,
+                    req.get("classes"))
             except imageio.ImageError as exc:  # one unreadable image must not stop the others
                 ctx.log(f"{image_id}: skipped ({exc})")
                 continue

@@ -10,11 +10,13 @@ import random
 from typing import Any
 
 from ..datastore import LocalDatastore
+from .class_scores import REASONS as CLASS_REASONS
 from .diversity import diverse_pick
 from .strategies import Strategy
 from .uncertainty import UncertaintyStore
 
-REASONS = {"mc_dropout": "highest MC-dropout entropy", "tta": "highest test-time-augmentation entropy"}
+REASONS = {"mc_dropout": "highest MC-dropout entropy", "tta": "highest test-time-augmentation entropy",
+           **CLASS_REASONS}
 
 
 def unlocked_candidates(strategy: Strategy, datastore: LocalDatastore, request: dict[str, Any]) -> list[str]:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..activelearning.class_scores import CLASS_SCORES
 from ..activelearning.diversity import describe, diverse_pick
 from ..atomic import atomic_write, atomic_write_bytes
 from ..models.bundle import load_bundle, new_bundle
@@ -47,7 +48,7 @@ from ..models.predict import entropy_map, mc_dropout_samples, predict_probs, tta
 from ..synth.variation import PHASES
 from ..training.seg_loop import Case, Timer, evaluate, load_case, train_iterations
 
-STRATEGIES = ("random", "mc_dropout", "tta", "mc_dropout_diverse")
+STRATEGIES = ("random", "mc_dropout", "tta", "mc_dropout_diverse", *CLASS_SCORES)
 STARTER = Path(__file__).resolve().parents[1] / "models" / "weights" / "auto_seg"
 
 
@@ -182,16 +183,20 @@ def aggregate_dice(per_case: dict[str, dict[str, float]], classes: list[str],
 
 
 def score_pool(net: torch.nn.Module, pool: list[Case], cfg: dict[str, Any], method: str, samples: int,
-               device: torch.device, features: dict[str, list[float]] | None = None) -> dict[str, float]:
+               device: torch.device, features: dict[str, list[float]] | None = None,
+               classes: list[int] | None = None) -> dict[str, float]:
     """Uncertainty score of each pool case under ``net`` (``method``: mc_dropout or tta; a ``*_diverse``
-    strategy scores with its base method); each case's descriptor goes into ``features`` when given."""
+    strategy scores with its base method; a class-balanced one (``CLASS_SCORES``) over ``classes``);
+    each case's descriptor goes into ``features`` when given."""
     out = {}
     for case in pool:
         if method.startswith("mc_dropout"):
             probs = mc_dropout_samples(net, case.image, cfg, device, samples)
         else:
             probs = tta_samples(net, case.image, cfg, device, samples)
-        out[case.case_id] = uncertainty_score(probs, entropy_map(probs))
+        scorer = CLASS_SCORES.get(method)
+        entropy = entropy_map(probs)
+        out[case.case_id] = scorer(probs, entropy, classes) if scorer else uncertainty_score(probs, entropy)
         if features is not None:
             features[case.case_id] = describe(case.image, np.mean(probs, axis=0), cfg["spacing"])
     return out
@@ -287,7 +292,8 @@ def simulate(task: dict[str, Any]) -> dict[str, Any]:
                 [pool[i] for i in sorted(order.choice(len(pool), args.candidates, replace=False))]
             torch.manual_seed(_seeded(seed, rnd, 3))
             features: dict[str, list[float]] = {}
-            scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device, features)
+            scores = score_pool(bundle.net, cand, cfg, strategy, args.samples, device, features,
+                                [cfg["labels"][k] for k in args.classes])
             all_scores.append({c: round(v, 5) for c, v in scores.items()})
             if strategy.endswith("_diverse"):
                 picks, pick_details = pick_diverse(bundle.net, cand, labelled, scores, features, cfg, device,
@@ -560,6 +566,10 @@ def run(args: argparse.Namespace) -> int:
                          "its nearest labelled (or already picked) case in standardised descriptors (body volume, "
                          "body intensity, predicted volume and intensity per class), picked one after another "
                          "like the server's strategy (activelearning.diversity)",
+            "class_scores": f"mc_dropout_classes / mc_dropout_dice: per class over {', '.join(args.classes)} (the "
+                            "metric's classes), the mean entropy / 1 - mean pairwise soft Dice of the MC samples "
+                            "inside the region any sample gives that class, then the mean over the classes "
+                            "(activelearning.class_scores)",
             "metric": f"Dice over {', '.join(args.classes)} (MONAI DiceMetric per test case, mean over the classes "
                       "present, then over the held-out test cases)",
         },

@@ -32,7 +32,8 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cohort-seed", type=int, default=0, help="seed of the generated cohort and of the test split")
     p.add_argument("--strategies", type=lambda s: [x for x in s.split(",") if x], default=["random", "mc_dropout"],
                    help="comma list from random, mc_dropout, tta, mc_dropout_diverse (most uncertain third, then the "
-                        "case least like the labelled ones); 'random' is the baseline and is required")
+                        "case least like the labelled ones), mc_dropout_classes / mc_dropout_dice (class-balanced "
+                        "entropy / expected Dice error over the --classes); 'random' is the baseline and is required")
     p.add_argument("--seeds", type=_ints, default=[0, 1, 2, 3, 4],
                    help="comma list of seeds (random order, initial cases, training randomness); curves are averaged")
     p.add_argument("--scenario", choices=("skewed", "random"), default="skewed",
