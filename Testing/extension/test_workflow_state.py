@@ -36,6 +36,9 @@ def test_strategy_preference_and_list_labels():
         "strategies": {"random": {}, "first": {}, "mc_dropout": {}},
     })
     assert server.default_strategy() == "mc_dropout"
+    medseg = ServerDescription.from_info({"name": "x", "models": {}, "strategies": {
+        "random": {}, "tta": {}, "mc_dropout": {}, "mc_dropout_dice": {}}})
+    assert medseg.default_strategy() == "mc_dropout_dice"
     assert server.model_labels("m") == {"liver": 1, "tumour": 2}
     assert server.auto_models() == [] and server.interactive_models() == ["m"]
     with pytest.raises(IncompatibleServer, match="not a JSON object"):

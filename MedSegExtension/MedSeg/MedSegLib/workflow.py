@@ -14,7 +14,8 @@ from .interactions import INTERACTIVE_TYPES
 T = TypeVar("T")
 
 #: Strategy names preferred for "Next sample", best first (uncertainty before random).
-PREFERRED_STRATEGIES = ("uncertainty", "entropy", "tta", "mc_dropout", "epistemic", "random", "first")
+# MedSeg's mc_dropout_dice first: in `medseg bench learning` it saved the most labelled cases (22-33 %)
+PREFERRED_STRATEGIES = ("mc_dropout_dice", "uncertainty", "entropy", "tta", "mc_dropout", "epistemic", "random", "first")
 
 
 class IncompatibleServer(MedSegError):
