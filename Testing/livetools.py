@@ -43,3 +43,16 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+def wait_task(url: str, path: str, timeout: float = 240) -> dict:
+    """Poll a MONAI Label task status (``/train/``, ``/scoring/``) until it is neither RUNNING nor SUBMITTED."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        task = requests.get(f"{url}{path}", timeout=30).json()
+        if task.get("status") not in ("RUNNING", "SUBMITTED"):
+            return task
+        time.sleep(0.3)
+    raise AssertionError(f"task {path} still running after {timeout} s")

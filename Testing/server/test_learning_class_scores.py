@@ -3,13 +3,13 @@ a large one; the scoring job stores the scores and the server serves both strate
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
+from livetools import wait_task
 from medseg_server.activelearning.class_scores import (
     class_balanced_entropy,
     expected_dice_error,
@@ -63,21 +63,11 @@ def test_a_class_the_model_has_not_learned_is_left_out() -> None:
     assert learned_classes(LABELS, {"tumour": 0.1}) is None
 
 
-def _wait(url: str, path: str, timeout: float = 180) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = requests.get(f"{url}{path}", timeout=30).json()
-        if task.get("status") not in ("RUNNING", "SUBMITTED"):
-            return task
-        time.sleep(0.3)
-    raise AssertionError(f"{path} still running after {timeout} s")
-
-
 def test_scoring_job_stores_the_class_scores_and_the_server_serves_both_strategies(live_server) -> None:
     url = live_server.url
     r = requests.post(f"{url}/uncertainty/", json={"samples": 2, "methods": ["mc_dropout"]}, timeout=30)
     assert r.status_code == 200, r.text
-    task = _wait(url, "/scoring/")
+    task = wait_task(url, "/scoring/")
     assert task["status"] == "DONE", task
     scores = requests.get(f"{url}/uncertainty/", timeout=30).json()
     assert set(scores) == {"case_000", "case_001", "case_002"}

@@ -14,6 +14,7 @@ import pytest
 import requests
 import SimpleITK as sitk
 
+from livetools import wait_task
 from medseg_server.models.auto_seg import STARTER_DIR
 from testdata import make_ct
 
@@ -41,16 +42,6 @@ def _submit_final(url: str, tmp: Path, ids: list[int]) -> None:
             r = requests.put(f"{url}/datastore/label", params={"image": f"case_{i:03d}", "tag": "final"},
                              files={"label": (path.name, fh)}, data={"params": '{"user": "tester"}'}, timeout=60)
         assert r.status_code == 200, r.text
-
-
-def _wait_task(url: str, path: str, timeout: float = 240) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = requests.get(f"{url}{path}", timeout=30).json()
-        if task.get("status") not in ("RUNNING", "SUBMITTED"):
-            return task
-        time.sleep(0.5)
-    raise AssertionError(f"task {path} still running after {timeout} s")
 
 
 def _infer(url: str, image_id: str) -> dict:
@@ -114,7 +105,7 @@ def test_versions_publish_refuse_rollback_and_active_learning(server_factory, le
     # 1) a run allowed to be worse by up to 1.0 Dice is always published
     r = requests.post(f"{url}/train/auto_seg", json={**FAST_TRAIN, "tolerance": 1.0}, timeout=30)
     assert r.status_code == 200, r.text
-    task = _wait_task(url, "/train/")
+    task = wait_task(url, "/train/")
     assert task["status"] == "DONE", task
     assert task["result"]["published"] is True and task["result"]["version"] == 1
     assert task["progress"]["epoch"] == 3
@@ -128,7 +119,7 @@ def test_versions_publish_refuse_rollback_and_active_learning(server_factory, le
     # 2) a run that must beat the published model by 1.0 Dice is refused: kept as a version, not served
     r = requests.post(f"{url}/train/auto_seg", json={**FAST_TRAIN, "tolerance": -1.0}, timeout=30)
     assert r.status_code == 200, r.text
-    task = _wait_task(url, "/train/")
+    task = wait_task(url, "/train/")
     assert task["status"] == "DONE" and task["result"]["published"] is False and task["result"]["version"] == 2
     versions = requests.get(f"{url}/model/auto_seg/versions", timeout=30).json()
     assert versions["published"] == 1 and [v["version"] for v in versions["versions"]] == [0, 1, 2]
@@ -142,7 +133,7 @@ def test_versions_publish_refuse_rollback_and_active_learning(server_factory, le
     assert requests.post(f"{url}/model/auto_seg/rollback", json={"version": "x"}, timeout=30).status_code == 422
     assert requests.get(f"{url}/model/threshold_liver/versions", timeout=30).status_code == 404
     # 4) publishing version 1 started the uncertainty run over the unlabelled images
-    scoring = _wait_task(url, "/scoring/")
+    scoring = wait_task(url, "/scoring/")
     assert scoring["status"] == "DONE", scoring
     scores = requests.get(f"{url}/uncertainty/", timeout=30).json()
     assert set(scores) == {"case_003", "case_004"}
@@ -202,4 +193,4 @@ def test_training_killed_mid_run_keeps_the_server_and_the_last_good_model(server
     # and the next run is accepted
     r = requests.post(f"{url}/train/auto_seg", json={**FAST_TRAIN, "tolerance": 1.0}, timeout=30)
     assert r.status_code == 200
-    assert _wait_task(url, "/train/")["status"] == "DONE"
+    assert wait_task(url, "/train/")["status"] == "DONE"
