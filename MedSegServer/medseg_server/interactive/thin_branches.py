@@ -175,11 +175,8 @@ def _levels(smooth: np.ndarray, tree: np.ndarray) -> tuple[float, float, float] 
 
 
 def _component_max(values: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Largest of ``values`` over each component ``ids`` of ``labels`` (0 for a component not in the array)."""
-    where = np.isin(labels, ids)
-    best = np.zeros(int(labels.max()) + 1 if labels.size else 1, dtype=np.float64)
-    np.maximum.at(best, labels[where], values[where].astype(np.float64))
-    return best[ids]
+    """Largest of ``values`` over each component ``ids`` of ``labels``."""
+    return np.asarray(ndimage.maximum(values, labels=labels, index=ids), dtype=np.float64)
 
 
 def _foreign(others: np.ndarray) -> np.ndarray:
