@@ -58,6 +58,8 @@ class RoiInputs:
     narrowed: list[Interval] | None = None  # ``intervals`` shrunk away from the negatives' intensities ...
     narrow_near: np.ndarray | None = None  # ... which apply only here (near the negatives)
     joined: np.ndarray | None = None  # vessels: thin candidate parts touching this (the last result) count as seeded
+    origin: tuple[int, int, int] = (0, 0, 0)  # the region's first voxel in level coordinates
+    memo: dict | None = None  # one interaction's local results by level box, kept while its region is widened
 
     @property
     def gradient(self) -> np.ndarray:

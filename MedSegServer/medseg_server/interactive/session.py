@@ -354,7 +354,8 @@ class InteractiveSession:
         seeds = lev.to_level(seeds_native) if len(seeds_native) else _empty()
         negatives = lev.to_level(state.negative) if len(state.negative) else _empty()
         region = self._region(state, lev.shape, lev.factors, lev.spacing, seeds)
-        result = self._segment_region(state, lev, region, seeds, negatives)
+        memo: dict = {}  # local traces a widened region does again in the same place
+        result = self._segment_region(state, lev, region, seeds, negatives, memo)
         voxel_ml = float(np.prod(lev.spacing)) / 1000.0
         for _ in range(MAX_EXPANSIONS):
             if not state.profile.tubular and result.sum() * voxel_ml > state.profile.max_volume_ml:
@@ -362,7 +363,7 @@ class InteractiveSession:
             grown = self._expand_if_touching(result, region, lev.shape, state)
             if grown is None:
                 break
-            bigger = self._segment_region(state, lev, grown, seeds, negatives)
+            bigger = self._segment_region(state, lev, grown, seeds, negatives, memo)
             if state.profile.tubular and bigger.sum() > EXPLOSION * max(int(result.sum()), 1):
                 break  # leak guard: a vessel that more than doubles past the region's edge ran into a neighbour
             region, result = grown, bigger
@@ -404,7 +405,7 @@ class InteractiveSession:
         return out
 
     def _segment_region(self, state: TargetState, lev, region: Box, seeds: np.ndarray,
-                        negatives: np.ndarray) -> np.ndarray:
+                        negatives: np.ndarray, memo: dict | None = None) -> np.ndarray:
         f = lev.factors
         smooth = lev.field("smooth").get(region)
         gradient_field = lev.field("gradient")
@@ -469,7 +470,8 @@ class InteractiveSession:
                         intervals=intervals, forced_fg=forced_fg if forced_fg.any() else None,
                         forced_bg=forced_bg if forced_bg.any() else None, base=base, base_limit=limit,
                         vesselness=vessel, raw=lev.image[region.slices],
-                        previous=previous, fresh_positive=fresh_pos, fresh_negative=fresh_neg, narrowed=narrowed, narrow_near=narrow_near)
+                        previous=previous, fresh_positive=fresh_pos, fresh_negative=fresh_neg, narrowed=narrowed, narrow_near=narrow_near,
+                        origin=region.start, memo=memo)
         profile = state.profile
         if not profile.tubular and fresh_neg is not None and not len(fresh_pos) and inp.forced_fg is None:
             profile = replace(profile, open_mm=0.0)  # a blob update with nothing to add does not read the opened candidate

@@ -109,11 +109,12 @@ def _grow(smooth: np.ndarray, tree: np.ndarray, spacing: np.ndarray, candidate: 
     lut[ids] = True
     touching = lut[labels]
     sub = Box.of_mask(touching).grow(1).clip(labels.shape).slices  # the pieces' box: the distances are cheap
-    depth = _component_max(edt_mm(touching[sub], spacing), labels[sub], ids)
-    reach = _component_max(_distance_to(tree, touching, sub, spacing), labels[sub], ids)
+    where = touching[sub]
+    depth = _component_max(edt_mm(where, spacing), labels[sub], where, ids)
+    reach = _component_max(_distance_to(tree, touching, sub, spacing), labels[sub], where, ids)
     ok = (depth <= MAX_RADIUS_MM) & (reach >= np.maximum(ELONGATION * depth, MIN_REACH_MM))
     if candidate is not None and ok.any():  # a piece running into another structure is a bridge to it
-        ok &= _component_max(_foreign(candidate[sub] & ~near[sub]), labels[sub], ids) == 0
+        ok &= _component_max(_foreign(candidate[sub] & ~near[sub]), labels[sub], where, ids) == 0
     if not ok.any():
         return None
     lut[ids[~ok]] = False
@@ -174,9 +175,10 @@ def _levels(smooth: np.ndarray, tree: np.ndarray) -> tuple[float, float, float] 
     return float(np.median(smooth[tree])), around, max(deviation, 1e-3)
 
 
-def _component_max(values: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Largest of ``values`` over each component ``ids`` of ``labels``."""
-    return np.asarray(ndimage.maximum(values, labels=labels, index=ids), dtype=np.float64)
+def _component_max(values: np.ndarray, labels: np.ndarray, where: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Largest of ``values`` over each component ``ids`` of ``labels`` (all inside the mask ``where``:
+    only its voxels are read, so the labels sorted are the pieces', not the whole box's)."""
+    return np.asarray(ndimage.maximum(values[where], labels=labels[where], index=ids), dtype=np.float64)
 
 
 def _foreign(others: np.ndarray) -> np.ndarray:

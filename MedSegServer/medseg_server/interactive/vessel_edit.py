@@ -77,13 +77,27 @@ def trace_near(inp: RoiInputs, profile: TargetProfile, points: np.ndarray,
     for step in range(LOCAL_WIDEN + 1):
         box = points_box(points, LOCAL_MM * 2**step, inp.spacing, inp.smooth.shape)
         outside_ml = float(previous.sum() - previous[box].sum()) * voxel_ml  # the tree's volume counts whole
-        local = trace(crop_inputs(inp, box, inp.positive), replace(profile, max_volume_ml=profile.max_volume_ml - outside_ml))
+        key = _memo_key(inp, box, points)
+        local = inp.memo.get(key) if inp.memo is not None else None
+        if local is None:
+            local = trace(crop_inputs(inp, box, inp.positive),
+                          replace(profile, max_volume_ml=profile.max_volume_ml - outside_ml))
+            if inp.memo is not None:
+                inp.memo[key] = local
         out[:] = False
         out[box] = local
         added = local & ~dilate26(previous[box])  # (not the rim re-snapped)
         if step == LOCAL_WIDEN or not _reaches_faces(added, box, inp.smooth.shape):
             return out
     return out
+
+
+def _memo_key(inp: RoiInputs, box: tuple[slice, ...], points: np.ndarray) -> tuple:
+    """The same trace in the same level box (the session's region widened around it) is the same result."""
+    origin = np.asarray(inp.origin)
+    return ("trace", tuple((int(s.start + o), int(s.stop + o)) for s, o in zip(box, origin, strict=True)),
+            (np.asarray(points, dtype=int).reshape(-1, 3) + origin).tobytes(),
+            (np.asarray(inp.positive, dtype=int).reshape(-1, 3) + origin).tobytes())
 
 
 def points_box(points: np.ndarray, radius_mm: float, spacing: np.ndarray,
@@ -123,7 +137,7 @@ def crop_inputs(inp: RoiInputs, box: tuple[slice, ...], positive: np.ndarray) ->
         full[box] = True if mask is None else mask
         return inp.gradient_of(full)[box]
 
-    return replace(inp, smooth=inp.smooth[box], gradient_of=gradient_of, positive=inside(positive),
+    return replace(inp, smooth=inp.smooth[box], gradient_of=gradient_of, origin=tuple(int(o) for o in np.asarray(inp.origin) + origin), positive=inside(positive),
                    negative=inside(inp.negative), intervals=_moved(inp.intervals, origin, shape, inp.spacing),
                    joined=cut(inp.previous), forced_fg=cut(inp.forced_fg), forced_bg=cut(inp.forced_bg), base=cut(inp.base),
                    base_limit=cut(inp.base_limit), vesselness=cut(inp.vesselness), prior=cut(inp.prior),
