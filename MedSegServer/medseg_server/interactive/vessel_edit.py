@@ -18,7 +18,9 @@ in, while earlier negatives re-competed for the whole tree on every click.
   is positive evidence), then what that cut leaves unconnected to any positive click (the branch
   beyond it), unless that is a large share of the tree or looks like the kept vessel rather than
   the removed piece. (A wide cut, within ``contest_mm`` when it runs along an edge, was tried: on
-  the benchmarks it fired once and changed nothing.)
+  the benchmarks it fired once and changed nothing.) When the click sits on a part of the result
+  joined to the rest by a clear neck (a contact with another vessel the trace ran through), all of
+  that part goes too (:func:`neck_split.beyond_neck`).
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from skimage.segmentation import watershed
 from .boxes import Box
 from .foreign_vessel import drop_foreign
 from .intensity import Interval
+from .neck_split import beyond_neck
 from .tubular import edt_mm
 
 if TYPE_CHECKING:
@@ -267,7 +270,7 @@ def take_back(current: np.ndarray, pos: np.ndarray, neg: np.ndarray, clicks: np.
     sub = _bbox(zone | (markers == 2))
     won = np.zeros_like(current)
     won[sub] = watershed(gradient_on(zone)[sub], markers[sub], mask=current[sub]) == 2
-    removed = components_with(won, neg)
+    removed = components_with(won, neg) | beyond_neck(current, pos, clicks, spacing)
     return drop_cut_off(current & ~removed, pos, removed, smooth)
 
 
