@@ -88,3 +88,32 @@ def test_click_on_a_bright_vessels_rim_beside_fat_learns_a_bright_range():
     iv = contrast_interval(smooth, seed, np.array([2.0, 2.0, 2.0]), 3.0, profile_for("portal_vein"))
     assert iv.low <= 175.0 <= iv.high
     assert iv.low > 60.0  # neither fat nor organ
+
+
+def test_click_on_a_vessels_blurred_rim_beside_gas_does_not_learn_air():
+    """A click on the partial-volume rim between a bright vessel and a gas pocket (reading about 0
+    HU, darker than the organ around) used to take the gas voxel of its 3x3x3 as the vessel's value
+    and learn a dark range that flooded the gas; lumen never reads below ``LUMEN_MIN_HU``."""
+    from scipy import ndimage
+
+    from medseg_server.interactive.tubular import LUMEN_MIN_HU
+
+    vessel = _tube((20, 32, 4), (20, 32, 60), 3.0)
+    hu = np.full(SHAPE, 60.0)
+    hu[vessel] = 180.0
+    gas = np.zeros(SHAPE, dtype=bool)
+    gas[17:23, 36:42, 10:50] = True  # 12 mm across: thin enough to pass for a vessel
+    gas &= ~vessel
+    hu[gas] = -900.0
+    hu = ndimage.gaussian_filter(hu, 1.0) + np.random.default_rng(0).normal(0, 8, SHAPE)
+    img = sitk.GetImageFromArray(hu.astype(np.int16))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    rim = (20, 35, 30)  # between the lumen and the gas
+    assert -200.0 < hu[rim] < 60.0
+    s = InteractiveSession(img)
+    s.interact("portal_vein", Interaction(positive=np.array([rim])))
+    got = s.mask("portal_vein")
+    assert got[gas].mean() < 0.02  # (it took 99 % of it)
+    smooth = ndimage.gaussian_filter(hu, 1.0)
+    iv = contrast_interval(smooth, np.array(rim), np.array([2.0, 2.0, 2.0]), 8.0, profile_for("portal_vein"))
+    assert iv.low >= LUMEN_MIN_HU

@@ -23,6 +23,7 @@ from .intensity import Interval, in_intervals
 from .profiles import TargetProfile
 
 SHELL_MM = (5.0, 12.0)
+LUMEN_MIN_HU = -100.0  # lumen (with its partial-volume rim beside fat) reads above this; gas never does
 TIGHTEN_STEPS = 3
 
 
@@ -57,10 +58,13 @@ def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray,
     """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide.
 
     The seed's value is the voxel of its 3x3x3 neighbourhood that stands out most from the
-    surroundings (a click on a thin vessel is rarely on its brightest voxel).
+    surroundings (a click on a thin vessel is rarely on its brightest voxel), among those that
+    can be lumen (``LUMEN_MIN_HU``: a click on a vessel's rim beside gas does not learn "darker
+    than the liver" down to air); the range never reaches below that either.
     """
     lo_ = np.maximum(seed - 1, 0)
     values = smooth[lo_[0]:seed[0] + 2, lo_[1]:seed[1] + 2, lo_[2]:seed[2] + 2].ravel()
+    values = values[values >= LUMEN_MIN_HU] if (values >= LUMEN_MIN_HU).any() else values
     centre = float(smooth[tuple(seed)])
     around = surroundings(smooth, seed, spacing, centre, noise)
     if around is None:
@@ -71,8 +75,8 @@ def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray,
     near_side = max(contrast / 2.0, 1.5 * noise)
     far_side = max(near_side, profile.min_halfwidth_hu)
     if around is None or centre >= around:  # bright vessel: the surroundings are below
-        return Interval(centre, centre - near_side, centre + far_side)
-    return Interval(centre, centre - far_side, centre + near_side)
+        return Interval(centre, max(centre - near_side, LUMEN_MIN_HU), centre + far_side)
+    return Interval(centre, max(centre - far_side, LUMEN_MIN_HU), centre + near_side)
 
 
 def localise_all(intervals: list[Interval], seeds: np.ndarray, radius_mm: float) -> list[Interval]:
