@@ -154,3 +154,41 @@ def test_crop_inputs_give_the_candidate_of_the_region_cropped():
     assert len(crop.intervals) == 3  # the ball around (5, 5, 5) misses the crop
     np.testing.assert_array_equal(candidate(crop, profile), candidate(inp, profile)[box])
     assert crop.positive.tolist() == [[5, 8, 5]]
+
+
+def test_a_widened_region_reuses_the_local_trace_done_in_the_same_place():
+    """The session widens a vessel click's region when the result reaches its faces; a local trace
+    done in a level box that did not change is taken from the interaction's memo."""
+    from medseg_server.interactive.intensity import Interval
+    from medseg_server.interactive.profiles import profile_for
+    from medseg_server.interactive.propagate import RoiInputs, segment
+    from medseg_server.interactive.vessel_edit import trace_near
+
+    rng = np.random.default_rng(4)
+    smooth = rng.normal(60.0, 8.0, (40, 60, 60))
+    smooth[18:22, 28:32, 22:38] = 180.0  # a short vessel, inside the first local crop
+    spacing = np.array([2.0, 2.0, 2.0])
+    origins: list[tuple[int, ...]] = []
+
+    def counted(inp, profile) -> np.ndarray:
+        origins.append(inp.origin)
+        return segment(inp, profile)
+
+    def region(start: int, origin: tuple[int, int, int]) -> RoiInputs:
+        """The level seen from a region beginning at z = ``start``, said to lie at ``origin``."""
+        return RoiInputs(smooth=smooth[start:], gradient_of=lambda m: np.zeros_like(smooth[start:]),
+                         spacing=spacing, positive=np.array([[20 - start, 30, 30]]),
+                         negative=np.zeros((0, 3), dtype=int), intervals=[Interval(180.0, 120.0, 240.0)],
+                         origin=origin, memo=memo)
+
+    memo: dict = {}
+    profile = profile_for("portal_vein")
+    whole = region(0, (0, 0, 0))
+    first = trace_near(whole, profile, whole.positive, counted)
+    assert first[20, 30, 23:37].all() and origins == [(5, 15, 15)]  # one crop, at its level position
+    later = region(5, (5, 0, 0))  # the same place, from a region starting 5 slices on
+    np.testing.assert_array_equal(trace_near(later, profile, later.positive, counted), first[5:])
+    assert len(origins) == 1  # taken from the memo
+    elsewhere = region(5, (0, 0, 0))  # another place of the level: traced again
+    trace_near(elsewhere, profile, elsewhere.positive, counted)
+    assert len(origins) == 2
