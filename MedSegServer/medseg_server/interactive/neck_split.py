@@ -30,7 +30,7 @@ from .tubular import edt_mm
 NECK_RATIO = 0.6  # the neck's depth is at most this share of the depth at the negative click ...
 MAX_SHARE = 0.4  # ... and the removed side holds at most this share of the vessel
 MIN_DEPTH_MM = 1.0  # a negative click on the vessel's rim (shallower) does not split at a neck
-PAD = 1
+PAD = 1  # voxels of background around the vessel's box (its faces are outside)
 
 
 def beyond_neck(current: np.ndarray, pos: np.ndarray, clicks: np.ndarray, spacing: np.ndarray) -> np.ndarray:

@@ -80,7 +80,7 @@ def trace_near(inp: RoiInputs, profile: TargetProfile, points: np.ndarray,
     for step in range(LOCAL_WIDEN + 1):
         box = points_box(points, LOCAL_MM * 2**step, inp.spacing, inp.smooth.shape)
         outside_ml = float(previous.sum() - previous[box].sum()) * voxel_ml  # the tree's volume counts whole
-        key = _memo_key(inp, box, points)
+        key = _memo_key(inp, box, points, outside_ml)
         local = inp.memo.get(key) if inp.memo is not None else None
         if local is None:
             local = trace(crop_inputs(inp, box, inp.positive),
@@ -95,10 +95,11 @@ def trace_near(inp: RoiInputs, profile: TargetProfile, points: np.ndarray,
     return out
 
 
-def _memo_key(inp: RoiInputs, box: tuple[slice, ...], points: np.ndarray) -> tuple:
+def _memo_key(inp: RoiInputs, box: tuple[slice, ...], points: np.ndarray, outside_ml: float) -> tuple:
     """The same trace in the same level box (the session's region widened around it) is the same result."""
     origin = np.asarray(inp.origin)
-    return ("trace", tuple((int(s.start + o), int(s.stop + o)) for s, o in zip(box, origin, strict=True)),
+    return ("trace", round(outside_ml, 6),
+            tuple((int(s.start + o), int(s.stop + o)) for s, o in zip(box, origin, strict=True)),
             (np.asarray(points, dtype=int).reshape(-1, 3) + origin).tobytes(),
             (np.asarray(inp.positive, dtype=int).reshape(-1, 3) + origin).tobytes())
 
