@@ -117,3 +117,28 @@ def test_click_on_a_vessels_blurred_rim_beside_gas_does_not_learn_air():
     smooth = ndimage.gaussian_filter(hu, 1.0)
     iv = contrast_interval(smooth, np.array(rim), np.array([2.0, 2.0, 2.0]), 8.0, profile_for("portal_vein"))
     assert iv.low >= LUMEN_MIN_HU
+
+
+def test_later_click_on_a_dim_spot_of_a_bright_tree_does_not_learn_the_liver():
+    """A later positive click on a spot darker than the organ (a partial-volume spot) learned a
+    dark range and added the organ's dark texture patches; the first click's side (bright, on a
+    contrast scan) is the tree's, and a click not standing out that way takes the tree's range."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, SHAPE), 3.0)  # the organ's low-frequency texture
+    hu = 100.0 + 12.0 * texture / texture.std()
+    tr = trunk()
+    hu[tr] = 180.0
+    spot = (20, 27, 20)  # 3 voxels off the trunk's rim, in the organ
+    hu[19:22, 26:29, 19:22] = 80.0
+    hu += rng.normal(0, 10, SHAPE)
+    img = sitk.GetImageFromArray(hu.astype(np.int16))
+    img.SetSpacing((2.0, 2.0, 2.0))
+    s = InteractiveSession(img)
+    s.interact("portal_vein", Interaction(positive=np.array([TRUNK_CLICK])))
+    first = s.mask("portal_vein").copy()
+    assert first[tr].mean() > 0.9
+    s.interact("portal_vein", Interaction(positive=np.array([spot])))
+    added = s.mask("portal_vein") & ~first
+    assert (added & ~tr).sum() < 20  # (a dark range took 169 organ voxels)

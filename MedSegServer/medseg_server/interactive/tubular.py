@@ -25,16 +25,18 @@ from .profiles import TargetProfile
 SHELL_MM = (5.0, 12.0)
 LUMEN_MIN_HU = -100.0  # lumen (with its partial-volume rim beside fat) reads above this; gas never does
 TIGHTEN_STEPS = 3
+POLARITY_DEVIATIONS = 4.0  # a first click standing out by this many noise deviations sets the tree's side ...
+STAND_OUT_DEVIATIONS = 3.0  # ... and a later click standing out less on that side takes the first click's range
 
 
 def surroundings(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, centre: float,
-                 noise: float) -> float | None:
+                 noise: float, bright: bool | None = None) -> float | None:
     """The intensity the vessel at ``seed`` stands out from, read in the shell ``SHELL_MM`` around it.
 
-    Bright or dark is decided by the shell's median; the background is then the upper quartile
-    of the shell values clearly darker than the vessel (for a bright one: the liver rather than
-    the fat that also lies around a vessel at the hilum), or the lower quartile of the clearly
-    brighter ones. None when the shell is outside the crop.
+    Bright or dark is decided by the shell's median (unless ``bright`` says); the background is
+    then the upper quartile of the shell values clearly darker than the vessel (for a bright one:
+    the liver rather than the fat that also lies around a vessel at the hilum), or the lower
+    quartile of the clearly brighter ones. None when the shell is outside the crop.
     """
     r = np.ceil(SHELL_MM[1] / spacing).astype(int)
     lo = np.maximum(seed - r, 0)
@@ -46,35 +48,48 @@ def surroundings(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, cent
     values = smooth[box][shell]
     if not values.size:
         return None
-    if centre >= float(np.median(values)):
+    if bright if bright is not None else centre >= float(np.median(values)):
         others = values[values < centre - 2.0 * noise]
         return float(np.percentile(others, 75)) if others.size else float(np.median(values))
     others = values[values > centre + 2.0 * noise]
     return float(np.percentile(others, 25)) if others.size else float(np.median(values))
 
 
-def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise: float,
-                      profile: TargetProfile) -> Interval:
-    """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide.
+def seed_levels(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise: float,
+                bright: bool | None = None) -> tuple[float, float | None, bool]:
+    """(value, surroundings, bright) of the vessel at ``seed``.
 
-    The seed's value is the voxel of its 3x3x3 neighbourhood that stands out most from the
-    surroundings (a click on a thin vessel is rarely on its brightest voxel), among those that
-    can be lumen (``LUMEN_MIN_HU``: a click on a vessel's rim beside gas does not learn "darker
-    than the liver" down to air); the range never reaches below that either.
+    The value is the voxel of the seed's 3x3x3 neighbourhood that stands out most from the
+    surroundings on the vessel's side (a click on a thin vessel is rarely on its brightest voxel),
+    among those that can be lumen (``LUMEN_MIN_HU``: a click on a vessel's rim beside gas does not
+    learn "darker than the liver" down to air). The side is the clicked voxel's (brighter or
+    darker than the surroundings) unless ``bright`` gives the tree's.
     """
     lo_ = np.maximum(seed - 1, 0)
     values = smooth[lo_[0]:seed[0] + 2, lo_[1]:seed[1] + 2, lo_[2]:seed[2] + 2].ravel()
     values = values[values >= LUMEN_MIN_HU] if (values >= LUMEN_MIN_HU).any() else values
     centre = float(smooth[tuple(seed)])
-    around = surroundings(smooth, seed, spacing, centre, noise)
+    if bright is not None:
+        centre = float(values.max() if bright else values.min())
+    around = surroundings(smooth, seed, spacing, centre, noise, bright)
     if around is None:
-        contrast = profile.min_halfwidth_hu * 2
-    else:  # the voxel standing out most on the vessel's side (a darker one at a bright vessel's rim would flip it)
-        centre = float(values.max() if centre >= around else values.min())
-        contrast = abs(centre - around)
+        return centre, None, True if bright is None else bright
+    if bright is None:
+        bright = centre >= around
+        centre = float(values.max() if bright else values.min())
+    return centre, around, bright
+
+
+def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise: float,
+                      profile: TargetProfile, bright: bool | None = None) -> Interval:
+    """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide
+    (the seed's value and side: :func:`seed_levels`, ``bright`` the tree's side when known); the
+    range never reaches below ``LUMEN_MIN_HU``."""
+    centre, around, bright = seed_levels(smooth, seed, spacing, noise, bright)
+    contrast = profile.min_halfwidth_hu * 2 if around is None else abs(centre - around)
     near_side = max(contrast / 2.0, 1.5 * noise)
     far_side = max(near_side, profile.min_halfwidth_hu)
-    if around is None or centre >= around:  # bright vessel: the surroundings are below
+    if bright:  # bright vessel: the surroundings are below
         return Interval(centre, max(centre - near_side, LUMEN_MIN_HU), centre + far_side)
     return Interval(centre, max(centre - far_side, LUMEN_MIN_HU), centre + near_side)
 
@@ -215,8 +230,27 @@ def tubular_region(cand_of: Callable[[list[Interval]], np.ndarray], seeds: np.nd
 
 def learn(smooth: np.ndarray, seeds: np.ndarray, spacing: np.ndarray, noise: float,
           profile: TargetProfile) -> list[Interval]:
-    """One contrast range per seed (see :func:`contrast_interval`)."""
-    return [contrast_interval(smooth, p, spacing, noise, profile) for p in np.asarray(seeds, dtype=int).reshape(-1, 3)]
+    """One contrast range per seed (see :func:`contrast_interval`).
+
+    When the first seed stands out clearly (``POLARITY_DEVIATIONS`` noise deviations: a contrast
+    scan), its side (brighter or darker than the surroundings) is the tree's: a later seed learns
+    its range on that side, and one that does not stand out that way (``STAND_OUT_DEVIATIONS``: a
+    dim partial-volume spot of a bright tree, darker than the liver) takes the first seed's range
+    (near itself, once localised) instead of a dark range that would fill the liver's noise.
+    """
+    pts = np.asarray(seeds, dtype=int).reshape(-1, 3)
+    if not len(pts):
+        return []
+    first = contrast_interval(smooth, pts[0], spacing, noise, profile)
+    centre, around, bright = seed_levels(smooth, pts[0], spacing, noise)
+    if around is None or abs(centre - around) < POLARITY_DEVIATIONS * noise:
+        return [first] + [contrast_interval(smooth, p, spacing, noise, profile) for p in pts[1:]]
+    out = [first]
+    for p in pts[1:]:
+        centre, around, _ = seed_levels(smooth, p, spacing, noise, bright)
+        stands_out = around is None or (centre - around) * (1 if bright else -1) >= STAND_OUT_DEVIATIONS * noise
+        out.append(contrast_interval(smooth, p, spacing, noise, profile, bright) if stands_out else first)
+    return out
 
 
 def candidate_mask(smooth: np.ndarray, intervals: list[Interval], spacing: np.ndarray,
