@@ -85,7 +85,10 @@ def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray,
     """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide
     (the seed's value and side: :func:`seed_levels`, ``bright`` the tree's side when known); the
     range never reaches below ``LUMEN_MIN_HU``."""
-    centre, around, bright = seed_levels(smooth, seed, spacing, noise, bright)
+    return _interval(*seed_levels(smooth, seed, spacing, noise, bright), noise, profile)
+
+
+def _interval(centre: float, around: float | None, bright: bool, noise: float, profile: TargetProfile) -> Interval:
     contrast = profile.min_halfwidth_hu * 2 if around is None else abs(centre - around)
     near_side = max(contrast / 2.0, 1.5 * noise)
     far_side = max(near_side, profile.min_halfwidth_hu)
@@ -241,15 +244,15 @@ def learn(smooth: np.ndarray, seeds: np.ndarray, spacing: np.ndarray, noise: flo
     pts = np.asarray(seeds, dtype=int).reshape(-1, 3)
     if not len(pts):
         return []
-    first = contrast_interval(smooth, pts[0], spacing, noise, profile)
     centre, around, bright = seed_levels(smooth, pts[0], spacing, noise)
+    first = _interval(centre, around, bright, noise, profile)
     if around is None or abs(centre - around) < POLARITY_DEVIATIONS * noise:
         return [first] + [contrast_interval(smooth, p, spacing, noise, profile) for p in pts[1:]]
     out = [first]
     for p in pts[1:]:
         centre, around, _ = seed_levels(smooth, p, spacing, noise, bright)
         stands_out = around is None or (centre - around) * (1 if bright else -1) >= STAND_OUT_DEVIATIONS * noise
-        out.append(contrast_interval(smooth, p, spacing, noise, profile, bright) if stands_out else first)
+        out.append(_interval(centre, around, bright, noise, profile) if stands_out else first)
     return out
 
 
