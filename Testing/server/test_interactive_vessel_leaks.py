@@ -142,3 +142,18 @@ def test_later_click_on_a_dim_spot_of_a_bright_tree_does_not_learn_the_liver():
     s.interact("portal_vein", Interaction(positive=np.array([spot])))
     added = s.mask("portal_vein") & ~first
     assert (added & ~tr).sum() < 20  # (a dark range took 169 organ voxels)
+
+
+def test_a_hepatic_click_range_reaches_further_towards_the_organ_than_a_portal_one():
+    """Hepatic veins are clicked on a trunk brighter than most of their tree: their range reaches
+    0.6 of the way to the surroundings (``TargetProfile.range_share``), the portal vein's half way."""
+    rng = np.random.default_rng(2)
+    smooth = np.full(SHAPE, 60.0) + rng.normal(0, 2, SHAPE)
+    smooth[_tube((20, 32, 4), (20, 32, 60), 3.0)] = 180.0
+    seed = np.array([20, 32, 30])
+    spacing = np.array([2.0, 2.0, 2.0])
+    portal = contrast_interval(smooth, seed, spacing, 3.0, profile_for("portal_vein"))
+    hepatic = contrast_interval(smooth, seed, spacing, 3.0, profile_for("hepatic_veins"))
+    contrast = portal.centre - 60.0
+    assert abs((portal.centre - portal.low) / contrast - 0.5) < 0.05
+    assert abs((hepatic.centre - hepatic.low) / contrast - 0.6) < 0.05

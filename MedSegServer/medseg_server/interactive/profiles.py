@@ -12,6 +12,7 @@ class TargetProfile:
     tubular: bool = False  # a vessel: contrast range + thickness leak guard (see tubular.py)
     use_vesselness: bool = False  # also gate the candidate by Hessian vesselness (slow on a first click)
     max_radius_mm: float = 10.0  # tubular: thicker than this is not this vessel (leak guard)
+    range_share: float = 0.5  # tubular: a click's range reaches this share of the way to its surroundings
     max_volume_ml: float = 150.0  # a connected result larger than this is a leak (blobs: negative clicks may then cut freely)
     contest_mm: float = 40.0  # a negative click only takes back voxels of the last result this close to it
     min_spacing_mm: float = 1.0  # do not work finer than this
@@ -37,9 +38,12 @@ PROFILES: dict[str, TargetProfile] = {
     "portal_vein": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
                                  k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=10.0,
                                  inside=("liver",)),
+    # hepatic veins: a first click lands on a trunk by the IVC, brighter than most of the tree (on the
+    # phantoms half way from it kept 39-40 % of the tree's voxels in range; 0.6 raised Dice@5 by 0.03-0.08
+    # on four phantoms, two held out). The portal vein keeps half way: lower, it runs into the hepatic tree.
     "hepatic_veins": TargetProfile(tubular=True, min_spacing_mm=1.0, first_extent_mm=110.0, margin_mm=20.0,
                                    k_sigma=3.0, min_halfwidth_hu=40.0, voxel_budget=2_500_000, max_radius_mm=9.0,
-                                   inside=("liver",)),
+                                   range_share=0.6, inside=("liver",)),
 }
 GENERIC = TargetProfile(min_spacing_mm=1.4, first_extent_mm=80.0, open_mm=2.0, hole_mm=8.0)
 

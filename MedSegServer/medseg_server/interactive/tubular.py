@@ -82,15 +82,16 @@ def seed_levels(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise
 
 def contrast_interval(smooth: np.ndarray, seed: np.ndarray, spacing: np.ndarray, noise: float,
                       profile: TargetProfile, bright: bool | None = None) -> Interval:
-    """Accepted range around one seed: half way towards its surroundings, at least 1.5 noise wide
-    (the seed's value and side: :func:`seed_levels`, ``bright`` the tree's side when known); the
-    range never reaches below ``LUMEN_MIN_HU``."""
+    """Accepted range around one seed: ``profile.range_share`` of the way (half way by default)
+    towards its surroundings, at least 1.5 noise wide (the seed's value and side:
+    :func:`seed_levels`, ``bright`` the tree's side when known); the range never reaches below
+    ``LUMEN_MIN_HU``."""
     return _interval(*seed_levels(smooth, seed, spacing, noise, bright), noise, profile)
 
 
 def _interval(centre: float, around: float | None, bright: bool, noise: float, profile: TargetProfile) -> Interval:
     contrast = profile.min_halfwidth_hu * 2 if around is None else abs(centre - around)
-    near_side = max(contrast / 2.0, 1.5 * noise)
+    near_side = max(contrast * profile.range_share, 1.5 * noise)
     far_side = max(near_side, profile.min_halfwidth_hu)
     if bright:  # bright vessel: the surroundings are below
         return Interval(centre, max(centre - near_side, LUMEN_MIN_HU), centre + far_side)
