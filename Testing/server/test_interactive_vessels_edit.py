@@ -192,3 +192,27 @@ def test_a_widened_region_reuses_the_local_trace_done_in_the_same_place():
     elsewhere = region(5, (0, 0, 0))  # another place of the level: traced again
     trace_near(elsewhere, profile, elsewhere.positive, counted)
     assert len(origins) == 2
+
+
+def test_negative_click_beside_a_positive_click_on_a_coarse_grid_takes_its_piece():
+    """3 mm voxels: the voxels around a positive click that a negative one may not take would be a
+    9 mm cube; a bump on the tube's wall right beside the positive click stayed whatever was clicked."""
+    shape = (24, 40, 40)
+    z, y, x = np.indices(shape)
+    organ = ((z - 12) / 11) ** 2 + ((y - 20) / 19) ** 2 + ((x - 20) / 19) ** 2 <= 1
+    tube = ((z - 12) ** 2 + (y - 20) ** 2 <= 1.5**2) & (x >= 4) & (x <= 36)
+    bump = (z >= 11) & (z <= 13) & (y >= 22) & (y <= 23) & (x >= 19) & (x <= 21)
+    hu = np.where(organ, 60.0, -100.0)
+    hu[tube | bump] = 200.0
+    hu += np.random.default_rng(3).normal(0, 4, shape)
+    img = sitk.GetImageFromArray(hu.astype(np.int16))
+    img.SetSpacing((3.0, 3.0, 3.0))
+    s = InteractiveSession(img)
+    s.interact("portal_vein", Interaction(positive=np.array([[12, 21, 20]])))  # the tube's wall at the bump
+    first = s.mask("portal_vein").copy()
+    assert first[tube].mean() > 0.95 and first[bump].mean() > 0.7 and first[12, 22, 21]
+    s.interact("portal_vein", Interaction(negative=np.array([[12, 22, 21]])))  # the bump, beside the positive click
+    cut = s.mask("portal_vein")
+    assert not cut[12, 22, 21]
+    assert cut[bump].mean() < 0.5
+    assert cut[tube].mean() > 0.9  # (the tube loses a few voxels of its wall at the bump)

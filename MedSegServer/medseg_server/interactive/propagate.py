@@ -225,7 +225,8 @@ def _update_vessel(inp: RoiInputs, profile: TargetProfile) -> np.ndarray:
         result = result | growth
         if growth.any():  # the thin branches of what the clicks added
             result = grow_thin_branches(inp.smooth, result, inp.spacing, candidate(inp, profile), _blocked(inp), growth)
-    pos = (stamp(shape, inp.positive, 1) | painted) & result
+    clicked = stamp(shape, inp.fresh_negative, 0)  # a negative click next to a positive one holds its own voxel
+    pos = ((stamp(shape, inp.positive, _held_radius(inp.spacing)) & ~clicked) | painted) & result
     neg = stamp(shape, inp.fresh_negative, _neg_radius(inp.spacing)) & result & ~pos
     if neg.any():
         result = take_back(result, pos, neg, inp.fresh_negative, inp.spacing, inp.gradient_on, inp.smooth,
@@ -239,6 +240,13 @@ def _blocked(inp: RoiInputs) -> np.ndarray | None:
     if neg is None or inp.forced_bg is None:
         return inp.forced_bg if neg is None else neg
     return neg | inp.forced_bg
+
+
+def _held_radius(spacing: np.ndarray) -> int:
+    """Voxels around a positive click that a later negative click on a vessel may not take: one
+    (a click on a thin vessel's rim keeps the voxels beside it), none on grids coarser than 2 mm,
+    where one voxel around is a 9 mm cube that a negative click beside the click could not touch."""
+    return 1 if float(spacing.min()) < 2.0 else 0
 
 
 def _neg_radius(spacing: np.ndarray) -> int:
